@@ -1,0 +1,43 @@
+"""3D rotary position embedding as HunyuanVideo uses it.
+
+Interleaved pairs (x[2i], x[2i+1]) rotate as one complex number; this is not the NeoX half-split layout, and
+mixing them up loads the official weights without error but gives wrong videos. Only image tokens get RoPE.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def rope_cos_sin(
+    grid: tuple[int, int, int],
+    dims: tuple[int, int, int],
+    theta: float = 256.0,
+    offsets: tuple[int, int, int] = (0, 0, 0),
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables for a (T, H, W) token grid, flattened row-major: each [L, sum(dims)] in float32.
+
+    `offsets` shifts the integer positions per axis (a frame offset for extending a video, -1 for a prepended
+    reference frame).
+    """
+    if sum(dims) % 2 or any(d % 2 for d in dims):
+        raise ValueError(f"every RoPE axis dimension must be even, got {dims}")
+    axes = [torch.arange(n, device=device, dtype=torch.float32) + off for n, off in zip(grid, offsets)]
+    pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=0).reshape(3, -1)  # [3, L]
+    cos, sin = [], []
+    for i, d in enumerate(dims):
+        freqs = 1.0 / theta ** (torch.arange(0, d, 2, device=device, dtype=torch.float32)[: d // 2] / d)
+        angles = torch.outer(pos[i], freqs)  # [L, d/2]
+        cos.append(angles.cos().repeat_interleave(2, dim=1))
+        sin.append(angles.sin().repeat_interleave(2, dim=1))
+    return torch.cat(cos, dim=1), torch.cat(sin, dim=1)  # [L, K] each
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x [B, L, N, K] by the tables [L, K]; computed in float32 and cast back."""
+    xf = x.float()
+    x0, x1 = xf.unflatten(-1, (-1, 2)).unbind(-1)  # [B, L, N, K/2] each
+    rotated = torch.stack((-x1, x0), dim=-1).flatten(-2)  # (a, b) -> (-b, a)
+    out = xf * cos[None, :, None, :] + rotated * sin[None, :, None, :]
+    return out.to(x.dtype)
