@@ -1,0 +1,72 @@
+"""Assemble the server: job store, worker, API, web UI and the guards around them.
+
+`python3 -m vitascope.serve.app --data DIR ...` runs the same command as `vitascope serve`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from vitascope.serve.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: ServeConfig):
+    """Build the ASGI app. The store is opened and recovered here; the worker starts with the app."""
+    from fastapi import FastAPI
+    from fastapi.responses import RedirectResponse
+
+    from vitascope.serve.api import install_error_handlers, make_router
+    from vitascope.serve.security import BodyLimit, TokenAuth
+    from vitascope.serve.service import JobService
+    from vitascope.serve.store import JobStore
+    from vitascope.serve.worker import Worker
+
+    config.make_dirs()
+    store = JobStore(config.db_path)
+    store.recover(config.max_attempts, lambda job_id: config.video_path(job_id).exists())
+    worker = Worker(config, store)
+    service = JobService(config, store, worker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        worker.start()
+        log.info("serving on http://%s:%d (data in %s)", config.host, config.port, config.data)
+        yield
+        log.info("stopping: the running job (if any) goes back to the queue")
+        worker.stop()
+        store.close()
+
+    app = FastAPI(
+        title="Vitascope",
+        summary="Queue text-to-video and image-to-video jobs on one model.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(make_router(service))
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("/ui/" if config.ui else "/docs")
+
+    if config.ui:
+        from vitascope.serve.webui import mount
+
+        mount(app, service)
+    # Added last = outermost: the token is checked before anything else reads the request.
+    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes + 256 * 1024)
+    if config.token:
+        app.add_middleware(TokenAuth, token=config.token)
+    return app
+
+
+if __name__ == "__main__":
+    import typer
+
+    from vitascope.serve.command import serve
+
+    typer.run(serve)

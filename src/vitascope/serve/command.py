@@ -1,0 +1,51 @@
+"""`vitascope serve`: the HTTP API and the web UI over one model and one persistent queue."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    model: str | None = typer.Option(None, "--model", help="Model folder; the bundled demo model when omitted."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 exposes it (set --token)."),
+    port: int = typer.Option(8000, "--port"),
+    data: Path = typer.Option(Path("vitascope-data"), "--data", help="Job store, uploads and outputs."),
+    token: str | None = typer.Option(None, "--token", help="Require 'Authorization: Bearer TOKEN' on every route."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
+    store: Path | None = typer.Option(None, "--store", help="SQLite file of the job store (default DATA/jobs.sqlite)."),
+    max_queue: int = typer.Option(64, "--max-queue", help="Waiting jobs before new ones get 429."),
+    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted image upload."),
+    max_frames: int = typer.Option(129, "--max-frames"),
+    max_steps: int = typer.Option(100, "--max-steps"),
+    max_pixels: int = typer.Option(1280 * 720, "--max-pixels", help="Largest height*width per frame."),
+    ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve the web UI at /ui."),
+) -> None:
+    """Serve the HTTP API (/v1/jobs, docs at /docs) and the web UI (/ui) with a queue that survives restarts."""
+    import uvicorn
+
+    from vitascope.pipelines.options import Limits
+    from vitascope.serve.app import create_app
+    from vitascope.serve.config import ServeConfig
+
+    if not logging.getLogger().handlers:  # `python -m vitascope.serve.app` skips the CLI's logging set-up
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServeConfig(
+        data=data,
+        model=model,
+        host=host,
+        port=port,
+        token=token,
+        device=device,
+        dtype=dtype,
+        store_path=store,
+        limits=Limits(max_frames=max_frames, max_pixels=max_pixels, max_steps=max_steps),
+        max_queue=max_queue,
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        ui=ui,
+    )
+    app = create_app(config)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

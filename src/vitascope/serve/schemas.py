@@ -1,0 +1,109 @@
+"""Request and response bodies of the HTTP API.
+
+The request model only checks types and spelling (unknown fields are refused, so a typo does not silently
+fall back to a default); every range check is `GenerationOptions` + `Limits`, the same schema the CLI uses,
+so both front ends answer a bad value with the same sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vitascope.pipelines.options import GenerationOptions
+from vitascope.serve.store import Job
+
+# Fields a client may set; `image` arrives as a multipart file, never as a path.
+OPTION_FIELDS = (
+    "task", "prompt", "negative_prompt", "height", "width", "frames", "steps", "seed",
+    "flow_shift", "guidance", "cfg_scale", "i2v_stability", "fps",
+)  # fmt: skip
+
+
+class JobRequest(BaseModel):
+    """A generation request. Unset fields take the served model's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["t2v", "i2v"] = "t2v"
+    prompt: str = Field(..., description="What the video shows.")
+    negative_prompt: str | None = None
+    height: int | None = Field(None, description="Pixels, a multiple of 16.")
+    width: int | None = Field(None, description="Pixels, a multiple of 16.")
+    frames: int | None = Field(None, description="4k+1: 1, 5, 9, ...")
+    steps: int | None = Field(None, description="Denoising steps.")
+    seed: int = 0
+    flow_shift: float | None = None
+    guidance: float | None = Field(None, description="Embedded guidance scale.")
+    cfg_scale: float | None = Field(None, description="True classifier-free guidance; 1 disables it.")
+    i2v_stability: bool | None = None
+    fps: int | None = None
+
+    def to_options(self, image: str | None = None) -> GenerationOptions:
+        """Build the shared option object (raises InvalidOptionError with the CLI's wording)."""
+        return GenerationOptions(image=image, **self.model_dump(include=set(OPTION_FIELDS)))
+
+
+class Progress(BaseModel):
+    step: int
+    total: int
+
+
+class JobOut(BaseModel):
+    id: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    task: str
+    prompt: str
+    options: dict
+    progress: Progress
+    error: str | None = None
+    attempts: int
+    cancel_requested: bool
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    queue_position: int | None = Field(None, description="1 = next to run; only while queued.")
+    video_url: str | None = Field(None, description="Set once the job has succeeded.")
+    events_url: str
+
+    @classmethod
+    def of(cls, job: Job, queue_position: int | None = None) -> JobOut:
+        return cls(
+            id=job.id,
+            state=job.state,
+            task=job.task,
+            prompt=job.options.get("prompt", ""),
+            options=job.options,
+            progress=Progress(step=job.step, total=job.total),
+            error=job.error,
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            queue_position=queue_position if job.state == "queued" else None,
+            video_url=f"/v1/jobs/{job.id}/video" if job.state == "succeeded" else None,
+            events_url=f"/v1/jobs/{job.id}/events",
+        )
+
+
+class JobCreated(BaseModel):
+    id: str
+    state: str
+    url: str
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    counts: dict[str, int]
+
+
+class Health(BaseModel):
+    status: Literal["loading", "ready", "error"]
+    error: str | None = None
+    model: dict | None = None
+    tasks: list[str] = []
+    defaults: dict | None = None
+    limits: dict
+    queue: dict[str, int]

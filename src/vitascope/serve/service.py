@@ -1,0 +1,134 @@
+"""What the HTTP API and the web UI share: checking a request, storing its upload, queueing it.
+
+Both front ends call `JobService`, so a job submitted from the browser and one posted with curl are the same
+kind of row in the same store, run by the same worker, and refused with the same messages.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+from vitascope.errors import InputFileError, InvalidOptionError, VitascopeError
+from vitascope.pipelines.options import validate
+from vitascope.serve.config import ServeConfig, check_job_id
+from vitascope.serve.schemas import JobRequest
+from vitascope.serve.store import Job, JobStore
+from vitascope.serve.worker import Worker
+
+log = logging.getLogger(__name__)
+
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+
+
+class UploadTooLargeError(InputFileError):
+    """The upload is above the server's size limit (HTTP 413)."""
+
+
+class ModelUnavailableError(VitascopeError):
+    """The model failed to load, so no job can run (HTTP 503)."""
+
+
+class JobService:
+    def __init__(self, config: ServeConfig, store: JobStore, worker: Worker):
+        self.config = config
+        self.store = store
+        self.worker = worker
+
+    def submit(self, request: JobRequest, image: bytes | None = None) -> Job:
+        """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses."""
+        if self.worker.status == "error":
+            raise ModelUnavailableError(f"the model failed to load ({self.worker.load_error}); fix it and restart")
+        if request.task == "i2v" and image is None:
+            raise InvalidOptionError(
+                "task 'i2v' needs an input image: send the request as multipart/form-data with the picture "
+                "in the file field 'image'"
+            )
+        if request.task != "i2v" and image is not None:
+            raise InvalidOptionError("an image was uploaded with task 't2v': use task 'i2v' for image-to-video")
+        if self.worker.tasks and request.task not in self.worker.tasks:
+            raise InvalidOptionError(
+                f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
+            )
+        picture = check_image(image, self.config) if image is not None else None
+
+        job_id = uuid.uuid4().hex
+        upload = self.config.upload_path(job_id)
+        options = request.to_options(image=str(upload) if picture is not None else None)
+        if self.worker.defaults is not None:
+            options.resolve(self.worker.defaults, self.config.limits)
+        else:  # model still loading: check what the request states; the worker resolves the rest
+            validate(options, self.config.limits)
+
+        stored = request.model_dump(exclude_none=True)
+        if picture is not None:
+            _save_png(picture, upload)
+            stored["image"] = str(upload.relative_to(self.config.data))
+        try:
+            job = self.store.submit(job_id, request.task, stored, self.config.max_queue)
+        except BaseException:
+            upload.unlink(missing_ok=True)
+            raise
+        self.worker.wake()
+        log.info("job %s queued (%s)", job_id, request.task)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """Raises KeyError for an unknown or malformed id."""
+        return self.store.get(check_job_id(job_id))
+
+    def cancel(self, job_id: str) -> Job:
+        return self.store.cancel(check_job_id(job_id))
+
+    def video(self, job_id: str) -> Path:
+        return self.config.video_path(job_id)
+
+    def queue_position(self, job: Job) -> int | None:
+        return self.store.queue_position(job)
+
+
+def check_image(data: bytes, config: ServeConfig):
+    """Decode an uploaded image after checking its size, real type and pixel count; return it as RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > config.max_upload_bytes:
+        raise UploadTooLargeError(
+            f"the image is {len(data)} bytes; this server accepts at most {config.max_upload_bytes} bytes"
+        )
+    if not data:
+        raise InputFileError("the uploaded image is empty; attach a PNG, JPEG or WebP file in the field 'image'")
+    try:
+        picture = Image.open(io.BytesIO(data))
+        kind, (w, h) = picture.format, picture.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputFileError(
+            f"the upload in field 'image' is not an image (it could not be decoded: {e}); send PNG, JPEG or WebP"
+        ) from e
+    if kind not in IMAGE_FORMATS:
+        raise InputFileError(f"image format {kind} is not accepted; send one of {', '.join(IMAGE_FORMATS)}")
+    if w * h > config.max_image_pixels:
+        raise InputFileError(
+            f"the image is {w}x{h} pixels; this server accepts at most {config.max_image_pixels} pixels, "
+            "so downscale it first"
+        )
+    try:
+        picture.load()  # a truncated or corrupt file fails here, not in the worker
+    except Exception as e:
+        raise InputFileError(f"the {kind} image is damaged or truncated ({e}); re-export it and try again") from e
+    return picture.convert("RGB")
+
+
+def _save_png(picture, path: Path) -> None:
+    """Re-encode the upload as PNG (atomically): the worker never reads the client's original bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        picture.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,141 @@
+"""The web UI: a Gradio page mounted at /ui by the same process as the API.
+
+It holds no model. Each button queues a job through `JobService`, exactly as `POST /v1/jobs` does, then
+follows the stored job until it ends, moving Gradio's progress bar with the denoising steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from vitascope.errors import VitascopeError
+from vitascope.serve.schemas import JobRequest
+from vitascope.serve.service import JobService
+
+log = logging.getLogger(__name__)
+
+UI_PATH = "/ui"
+GALLERY_SIZE = 24
+
+
+def build_blocks(service: JobService):
+    import gradio as gr
+
+    def gallery():
+        jobs = service.store.list(state="succeeded", limit=GALLERY_SIZE, newest_first=True)
+        return [(str(service.video(j.id)), j.options.get("prompt", "")[:60]) for j in jobs]
+
+    def follow(job_id: str, progress):
+        """Yield (status text, video) until the job ends; the progress bar tracks its steps."""
+        while True:
+            job = service.get(job_id)
+            if job.state == "queued":
+                pos = service.queue_position(job)
+                progress(0.0, desc=f"queued (position {pos})")
+                yield f"Job `{job_id}` is queued, position {pos}.", None
+            elif job.state == "running":
+                frac = job.step / job.total if job.total else 0.0
+                progress(frac, desc=f"step {job.step}/{job.total}")
+                yield f"Job `{job_id}` is running: step {job.step} of {job.total or '?'}.", None
+            elif job.state == "succeeded":
+                yield f"Job `{job_id}` succeeded.", str(service.video(job_id))
+                return
+            else:
+                yield f"Job `{job_id}` {job.state}: {job.error or 'no reason given'}.", None
+                return
+            time.sleep(0.3)
+
+    def run(task, prompt, negative, height, width, frames, steps, seed, guidance, image_path, progress):
+        fields = dict(task=task, prompt=prompt, negative_prompt=negative or None, height=_int(height),
+                      width=_int(width), frames=_int(frames), steps=_int(steps), seed=int(seed or 0),
+                      guidance=guidance)  # fmt: skip
+        image = Path(image_path).read_bytes() if image_path else None
+        try:
+            job = service.submit(JobRequest(**fields), image)
+        except VitascopeError as e:
+            raise gr.Error(str(e)) from e
+        yield from follow(job.id, progress)
+
+    def t2v(prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
+        for status, video in run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress):
+            yield status, video
+
+    def i2v(image, prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
+        if not image:
+            raise gr.Error("Upload a picture first: image-to-video starts from it.")
+        for status, video in run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress):
+            yield status, video
+
+    def settings(prefix: str):
+        # values arrive on page load (`defaults` below): the model may still be loading when this is built
+        with gr.Row():
+            height = gr.Number(label="height", precision=0, elem_id=f"{prefix}-height")
+            width = gr.Number(label="width", precision=0, elem_id=f"{prefix}-width")
+            frames = gr.Number(label="frames (4k+1)", precision=0, elem_id=f"{prefix}-frames")
+        with gr.Row():
+            steps = gr.Number(label="steps", precision=0, elem_id=f"{prefix}-steps")
+            seed = gr.Number(label="seed", value=0, precision=0, elem_id=f"{prefix}-seed")
+            guidance = gr.Number(label="guidance", elem_id=f"{prefix}-guidance")
+        negative = gr.Textbox(label="negative prompt", lines=1, elem_id=f"{prefix}-negative")
+        return negative, height, width, frames, steps, seed, guidance
+
+    def defaults():
+        service.worker.ready.wait(timeout=5)
+        d = service.worker.defaults
+        one = [None] * 5 if d is None else [d.height, d.width, d.frames, d.steps, d.guidance]
+        return one + one
+
+    with gr.Blocks(title="Vitascope", analytics_enabled=False) as blocks:
+        gr.Markdown("# Vitascope\nText-to-video and image-to-video on the served model. "
+                    "The same queue serves the HTTP API at `/v1/jobs` (docs at `/docs`).")  # fmt: skip
+        with gr.Tabs():
+            with gr.Tab("Text to video", id="t2v"):
+                prompt = gr.Textbox(label="prompt", lines=2, elem_id="t2v-prompt")
+                negative, height, width, frames, steps, seed, guidance = settings("t2v")
+                go = gr.Button("Generate", variant="primary", elem_id="t2v-generate")
+                status = gr.Markdown(elem_id="t2v-status")
+                video = gr.Video(label="result", elem_id="t2v-video", autoplay=True)
+                go.click(t2v, [prompt, negative, height, width, frames, steps, seed, guidance], [status, video],
+                         concurrency_limit=None)  # fmt: skip
+            with gr.Tab("Image to video", id="i2v"):
+                image = gr.Image(label="first frame", type="filepath", elem_id="i2v-image")
+                prompt2 = gr.Textbox(label="prompt", lines=2, elem_id="i2v-prompt")
+                negative2, height2, width2, frames2, steps2, seed2, guidance2 = settings("i2v")
+                go2 = gr.Button("Generate", variant="primary", elem_id="i2v-generate")
+                status2 = gr.Markdown(elem_id="i2v-status")
+                video2 = gr.Video(label="result", elem_id="i2v-video", autoplay=True)
+                go2.click(i2v, [image, prompt2, negative2, height2, width2, frames2, steps2, seed2, guidance2],
+                          [status2, video2], concurrency_limit=None)  # fmt: skip
+        gr.Markdown("## Past jobs")
+        past = gr.Gallery(label="finished videos", columns=6, height=260, object_fit="contain", elem_id="gallery")
+        refresh = gr.Button("Refresh", size="sm", elem_id="gallery-refresh")
+        blocks.load(gallery, None, past)
+        blocks.load(defaults, None, [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2])
+        refresh.click(gallery, None, past)
+        video.change(gallery, None, past)
+        video2.change(gallery, None, past)
+    return blocks
+
+
+def mount(app, service: JobService) -> None:
+    import gradio as gr
+
+    blocks = build_blocks(service)
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path=UI_PATH,
+        allowed_paths=[str(service.config.outputs.resolve())],
+        max_file_size=service.config.max_upload_bytes,
+        footer_links=["api"],
+        run_history=False,
+        ssr_mode=False,
+        show_error=True,
+    )
+
+
+def _int(v) -> int | None:
+    # Gradio sends 0 for a cleared number box; 0 is never a valid size, so it means "model default"
+    return None if v in (None, "", 0) else int(v)

@@ -1,0 +1,126 @@
+"""The one worker: a thread that owns the pipeline and runs the stored jobs in order.
+
+The HTTP API and the web UI only write to the job store and wake this thread; nothing else touches the
+model, so the model is loaded once and a GPU never sees two generations at a time. A job's cancel flag lives
+in the store and is read through `should_stop` at every denoising step. Stopping the server also stops the
+running job at its next step, and puts it back at the head of the queue for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from vitascope.errors import CancelledError, VitascopeError
+from vitascope.serve.config import ServeConfig
+from vitascope.serve.store import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, config: ServeConfig, store: JobStore):
+        self.config = config
+        self.store = store
+        self.pipe = None
+        self.status = "loading"  # loading -> ready | error
+        self.load_error: str | None = None
+        self.current: str | None = None  # id of the running job
+        self.ready = threading.Event()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="vitascope-worker", daemon=True)
+
+    # -- control (called from other threads) ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the worker a job was queued (it also polls once a second, so a missed wake only delays)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the running job's current step; that job is re-queued, not lost."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def defaults(self):
+        return None if self.pipe is None else self.pipe.defaults
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return () if self.pipe is None else tuple(self.pipe.tasks)
+
+    # -- the thread -----------------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        if not self._load():
+            return
+        while not self._stopping.is_set():
+            self._wake.clear()
+            job = self.store.claim_next()
+            if job is None:
+                self._wake.wait(timeout=1.0)
+                continue
+            self._run(job)
+
+    def _load(self) -> bool:
+        import vitascope
+
+        t0 = time.perf_counter()
+        try:
+            self.pipe = vitascope.load_pipeline(self.config.model, device=self.config.device, dtype=self.config.dtype)
+        except Exception as e:  # the server stays up to report why; queued jobs wait for a fixed restart
+            log.exception("could not load the model %s", self.config.model or "(demo)")
+            self.load_error = f"{type(e).__name__}: {e}"
+            self.status = "error"
+            return False
+        self.status = "ready"
+        self.ready.set()
+        log.info("model %s loaded in %.1f s", self.pipe.identity.get("name", "?"), time.perf_counter() - t0)
+        return True
+
+    def _run(self, job: Job) -> None:
+        from vitascope.pipelines.options import GenerationOptions
+        from vitascope.pipelines.output import save_result
+
+        self.current = job.id
+        log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.options.get("prompt", "")[:80])
+        t0 = time.perf_counter()
+        try:
+            fields = dict(job.options)
+            image = fields.pop("image", None)
+            if image is not None:  # stored relative to the data folder, so the folder can move
+                image = str(self.config.data / image)
+            options = GenerationOptions(image=image, **fields)
+            result = self.pipe.generate(
+                options,
+                limits=self.config.limits,
+                progress=lambda step, total: self.store.progress(job.id, step, total),
+                should_stop=lambda: self._stopping.is_set() or self.store.cancel_requested(job.id),
+            )
+            save_result(result, self.config.video_path(job.id))
+        except CancelledError:
+            if self._stopping.is_set() and not self.store.cancel_requested(job.id):
+                log.info("job %s interrupted by shutdown; re-queued", job.id)
+                self.store.requeue(job.id)
+            else:
+                step = self.store.get(job.id).step
+                self.store.finish(job.id, "cancelled", f"cancelled by request after step {step}")
+                log.info("job %s cancelled", job.id)
+        except VitascopeError as e:
+            self.store.finish(job.id, "failed", str(e))
+            log.warning("job %s failed: %s", job.id, e)
+        except Exception as e:  # one bad job must not take the worker down with it
+            log.exception("job %s crashed", job.id)
+            self.store.finish(job.id, "failed", f"internal error ({type(e).__name__}: {e}); see the server log")
+        else:
+            self.store.finish(job.id, "succeeded")
+            log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - t0)
+        finally:
+            self.current = None
