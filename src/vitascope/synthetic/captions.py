@@ -1,0 +1,175 @@
+"""Captions of a scene: the canonical sentence, the paper's structured JSON, and training variants.
+
+Canonical form (what users and the evaluator type):
+    a {colour} {shape} {motion}[ and a {colour} {shape} {motion}] on a {background} background[, camera {move}]
+The camera clause appears only when the camera moves, so every canonical prompt of a static shot is exactly
+`a red circle moving right on a black background`.
+
+Structured captions follow the paper's schema (§2.2.1: short and dense description, background, style, shot
+type, lighting, atmosphere, camera movement, metadata tags); `caption_variants` drops and permutes fields
+the way the paper does to keep the text encoder from overfitting one caption style.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from vitascope.errors import InvalidOptionError
+from vitascope.synthetic.world import BACKGROUNDS, CAMERAS, COLOURS, MOTIONS, SHAPES, SceneSpec
+
+STRUCTURED_KEYS = (
+    "short_description",
+    "dense_description",
+    "background",
+    "style",
+    "shot_type",
+    "lighting",
+    "atmosphere",
+    "camera_movement",
+    "tags",
+)
+_CAMERA_SHOT = {
+    "static": "Static shot",
+    "panning left": "Pan left",
+    "panning right": "Pan right",
+    "zooming in": "Zoom in",
+    "zooming out": "Zoom out",
+}
+_BACKGROUND_TEXT = {
+    "black": "A plain black backdrop.",
+    "white": "A plain white backdrop.",
+    "gray": "A plain mid-gray backdrop.",
+    "blue": "A plain dark blue backdrop.",
+    "checkered": "A dark gray checkerboard pattern.",
+    "dotted": "A dark backdrop with a regular grid of gray dots.",
+}
+_PATH = {
+    "moving left": "glides from the right side of the frame towards the left",
+    "moving right": "glides from the left side of the frame towards the right",
+    "moving up": "rises from the lower part of the frame towards the top",
+    "moving down": "sinks from the upper part of the frame towards the bottom",
+    "staying still": "stays in place",
+}
+
+
+def _object_phrase(obj) -> str:
+    return f"a {obj.colour} {obj.shape} {obj.motion}"
+
+
+def canonical_caption(spec: SceneSpec) -> str:
+    """`a red circle moving right on a black background` (+ `, camera panning left` when the camera moves)."""
+    text = " and ".join(_object_phrase(o) for o in spec.objects) + f" on a {spec.background} background"
+    if spec.camera != "static":
+        text += f", camera {spec.camera}"
+    return text
+
+
+def _where(x: float, y: float) -> str:
+    horiz = "left" if x < 0.4 else "right" if x > 0.6 else "centre"
+    vert = "upper" if y < 0.4 else "lower" if y > 0.6 else "middle"
+    return "centre" if (horiz, vert) == ("centre", "middle") else f"{vert} {horiz}".replace("middle ", "")
+
+
+def structured_caption(spec: SceneSpec) -> dict:
+    """The paper's structured caption of the scene as a JSON-ready dict (keys: STRUCTURED_KEYS)."""
+    sentences = []
+    for obj in spec.objects:
+        size = "small" if obj.size < 0.11 else "medium-sized"
+        start = _where(*obj.start_xy)
+        sentences.append(f"A {size} {obj.colour} {obj.shape} starting near the {start} {_PATH[obj.motion]}.")
+    camera = {
+        "static": "The camera stays still.",
+        "panning left": "The camera pans slowly to the left.",
+        "panning right": "The camera pans slowly to the right.",
+        "zooming in": "The camera zooms in towards the centre.",
+        "zooming out": "The camera zooms out from the centre.",
+    }[spec.camera]
+    still = all(o.motion == "staying still" for o in spec.objects) and spec.camera == "static"
+    short = canonical_caption(spec)
+    tags = ["synthetic", spec.background + " background", spec.camera + " camera"]
+    for obj in spec.objects:
+        tags += [obj.colour, obj.shape, obj.motion]
+    tags += ["source: vitascope.synthetic", f"frames: {spec.frames}", f"resolution: {spec.width}x{spec.height}"]
+    return {
+        "short_description": short[0].upper() + short[1:] + ".",
+        "dense_description": " ".join(sentences) + f" The background is {spec.background}. {camera}",
+        "background": _BACKGROUND_TEXT[spec.background],
+        "style": "Flat 2D computer graphics with simple geometric shapes.",
+        "shot_type": ("Wide shot" if len(spec.objects) > 1 else "Medium shot") + ", front view",
+        "lighting": "Flat, even lighting without shadows.",
+        "atmosphere": "Calm and minimal." if still else "Simple and lively.",
+        "camera_movement": _CAMERA_SHOT[spec.camera],
+        "tags": tags,
+    }
+
+
+def caption_variants(structured: dict, rng) -> str:
+    """One training caption from a structured caption: each field but one description is dropped with
+    probability 0.5 and the kept fields are shuffled. `rng` is a numpy Generator or an int seed."""
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    # Keep one description always, so every variant still says what is in the clip.
+    anchor = "short_description" if rng.random() < 0.5 else "dense_description"
+    keys = [k for k in STRUCTURED_KEYS if k in structured and (k == anchor or rng.random() < 0.5)]
+    order = rng.permutation(len(keys))
+    parts = []
+    for i in order:
+        key = keys[int(i)]
+        value = structured[key]
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        value = str(value).rstrip(".")
+        label = key.replace("_", " ").capitalize()
+        parts.append(value + "." if key == anchor else f"{label}: {value}.")
+    return " ".join(parts)
+
+
+_ARTICLE = r"an?"
+_WORD = r"([a-z]+)"
+
+
+def _vocab_message() -> str:
+    return (
+        "expected 'a {colour} {shape} {motion} on a {background} background' (optionally ' and a {colour} "
+        "{shape} {motion}' before ' on', and ', camera {move}' at the end) with colour in "
+        f"{{{', '.join(COLOURS)}}}, shape in {{{', '.join(SHAPES)}}}, motion in {{{', '.join(MOTIONS)}}}, "
+        f"background in {{{', '.join(BACKGROUNDS)}}}, camera move in {{{', '.join(CAMERAS[1:])}}}"
+    )
+
+
+_OBJECT = rf"{_ARTICLE} {_WORD} {_WORD} ((?:moving|staying) [a-z]+)"
+_PATTERN = re.compile(
+    rf"^{_OBJECT}(?: and {_OBJECT})? on {_ARTICLE} {_WORD} background(?:,? (?:with )?(?:the )?camera ([a-z]+ [a-z]+))?$"
+)
+
+
+def parse_canonical(prompt: str) -> dict:
+    """Parse a canonical prompt back into its fields.
+
+    Returns {colour, shape, motion, background, camera, objects: [{colour, shape, motion}, ...]} where the
+    top-level colour/shape/motion are those of the first object. Raises InvalidOptionError (a ValueError)
+    naming the unknown word, or the expected form when the sentence does not match it.
+    """
+    text = " ".join(str(prompt).lower().replace(".", " ").split())
+    match = _PATTERN.match(text)
+    if match is None:
+        raise InvalidOptionError(f"cannot parse {prompt!r}: {_vocab_message()}")
+    g = match.groups()
+    objects = [{"colour": g[0], "shape": g[1], "motion": g[2]}]
+    if g[3] is not None:
+        objects.append({"colour": g[3], "shape": g[4], "motion": g[5]})
+    background, camera = g[6], g[7] or "static"
+    for obj in objects:
+        for key, allowed in (("colour", COLOURS), ("shape", SHAPES), ("motion", MOTIONS)):
+            if obj[key] not in allowed:
+                raise InvalidOptionError(
+                    f"unknown {key} {obj[key]!r} in {prompt!r}; choose one of: {', '.join(allowed)}"
+                )
+    if background not in BACKGROUNDS:
+        raise InvalidOptionError(
+            f"unknown background {background!r} in {prompt!r}; choose one of: {', '.join(BACKGROUNDS)}"
+        )
+    if camera not in CAMERAS:
+        raise InvalidOptionError(f"unknown camera move {camera!r} in {prompt!r}; choose one of: {', '.join(CAMERAS)}")
+    return {**objects[0], "background": background, "camera": camera, "objects": objects}

@@ -1,0 +1,264 @@
+"""The vocabulary of the synthetic world and seeded scene sampling.
+
+A scene is a few flat shapes moving in straight lines over a background, filmed by a camera that may pan or
+zoom. Everything is decided here, in plain numbers, so that `render` and the captions agree by
+construction and the ground truth of every frame can be computed without looking at pixels.
+
+Coordinates: "world" units are pixels of frame 0 (x right, y down, pixel (i, j) covers [j, j+1) x [i, i+1)).
+At frame t the camera maps a world point p to the image point c + z_t (p - c - (pan_t, 0)), c the image
+centre, so a camera panning right makes still content drift left, and zooming in magnifies about the centre.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from vitascope.errors import InvalidOptionError
+
+SHAPES = ("circle", "square", "triangle")
+# Saturated, well separated hues (plus white) so colour is a robust label even after blur and noise.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 90, 235),
+    "yellow": (240, 220, 40),
+    "white": (245, 245, 245),
+}
+MOTIONS = ("moving left", "moving right", "moving up", "moving down", "staying still")
+CAMERAS = ("static", "panning left", "panning right", "zooming in", "zooming out")
+# Each background is one or two flat tones; textured ones have a second tone laid out in world coordinates
+# (so the camera's motion is visible on them). Black is first: the default and the most common.
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "black": ((0, 0, 0),),
+    "white": ((255, 255, 255),),
+    "gray": ((128, 128, 128),),
+    "blue": ((30, 50, 140),),
+    "checkered": ((45, 45, 45), (95, 95, 95)),
+    "dotted": ((35, 35, 35), (110, 110, 110)),
+}
+TEXTURED_BACKGROUNDS = ("checkered", "dotted")
+BACKGROUND_WEIGHTS = {"black": 0.4, "white": 0.1, "gray": 0.1, "blue": 0.1, "checkered": 0.15, "dotted": 0.15}
+# A background named like an object colour would hide that object.
+CLASHES = {("white", "white"), ("blue", "blue")}
+
+# Over a whole clip: an object travels 42% of the frame; a pan moves the view by 25% of the width; a zoom
+# changes the scale by 1.3x. Large enough to read in 17 frames at 64x64, small enough to stay in frame.
+TRAVEL = 0.42
+PAN = 0.25
+ZOOM = 1.3
+SIZE_RANGE = (0.09, 0.13)  # object "radius" as a fraction of min(H, W)
+MIN_SIDE = 16
+
+_DIRECTIONS = {
+    "moving left": (-1.0, 0.0),
+    "moving right": (1.0, 0.0),
+    "moving up": (0.0, -1.0),
+    "moving down": (0.0, 1.0),
+    "staying still": (0.0, 0.0),
+}
+# Bounding radius of each shape over its size (radius): circle r, square of half side 0.9 r, upright
+# equilateral triangle of circumradius 1.3 r (areas 3.14, 3.24 and 2.20 r^2: similar visual weight).
+SQUARE_HALF = 0.9
+TRIANGLE_CIRCUM = 1.3
+BOUND = {"circle": 1.0, "square": SQUARE_HALF * math.sqrt(2.0), "triangle": TRIANGLE_CIRCUM}
+
+
+def _check(value: str, allowed, what: str) -> None:
+    if value not in allowed:
+        raise InvalidOptionError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectSpec:
+    """One shape. `size` is its radius as a fraction of min(H, W); `start_xy` its centre at frame 0 as
+    fractions of (W, H) in world coordinates."""
+
+    shape: str
+    colour: str
+    motion: str
+    size: float
+    start_xy: tuple[float, float]
+
+    def __post_init__(self):
+        _check(self.shape, SHAPES, "shape")
+        _check(self.colour, tuple(COLOURS), "colour")
+        _check(self.motion, MOTIONS, "motion")
+        if not 0.01 <= self.size <= 0.5:
+            raise InvalidOptionError(f"object size {self.size} must be a fraction of the frame in [0.01, 0.5]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneSpec:
+    """A whole clip: objects, background, camera, and the frame count and size (frames = 4k+1)."""
+
+    objects: tuple[ObjectSpec, ...]
+    background: str = "black"
+    camera: str = "static"
+    frames: int = 17
+    height: int = 64
+    width: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.objects:
+            raise InvalidOptionError("a scene needs at least one object")
+        _check(self.background, tuple(BACKGROUNDS), "background")
+        _check(self.camera, CAMERAS, "camera")
+        if self.frames < 1 or (self.frames - 1) % 4:
+            raise InvalidOptionError(f"frames={self.frames}: use 4k+1 frames (1, 5, 9, 13, 17, ...)")
+        if min(self.height, self.width) < MIN_SIDE:
+            raise InvalidOptionError(f"{self.height}x{self.width} is too small; use at least {MIN_SIDE} pixels a side")
+        for obj in self.objects:
+            if (self.background, obj.colour) in CLASHES:
+                raise InvalidOptionError(f"a {obj.colour} object on a {self.background} background is invisible")
+        if self.camera != "static" and self.background not in TEXTURED_BACKGROUNDS:
+            raise InvalidOptionError(
+                f"camera {self.camera!r} is invisible on a plain {self.background} background; "
+                f"use one of {', '.join(TEXTURED_BACKGROUNDS)}"
+            )
+
+    @property
+    def scale(self) -> float:
+        return float(min(self.height, self.width))
+
+
+def camera_at(spec: SceneSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame camera: pan offset in world pixels [T] and zoom factor [T]."""
+    u = np.linspace(0.0, 1.0, spec.frames) if spec.frames > 1 else np.zeros(1)
+    pan = np.zeros_like(u)
+    zoom = np.ones_like(u)
+    if spec.camera == "panning right":
+        pan = PAN * spec.width * u
+    elif spec.camera == "panning left":
+        pan = -PAN * spec.width * u
+    elif spec.camera == "zooming in":
+        zoom = ZOOM**u
+    elif spec.camera == "zooming out":
+        zoom = ZOOM ** (-u)
+    return pan, zoom
+
+
+def world_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
+    """The object's centre in world pixels at every frame: [T, 2] (x, y)."""
+    u = np.linspace(0.0, 1.0, spec.frames) if spec.frames > 1 else np.zeros(1)
+    dx, dy = _DIRECTIONS[obj.motion]
+    x0, y0 = obj.start_xy[0] * spec.width, obj.start_xy[1] * spec.height
+    return np.stack([x0 + dx * TRAVEL * spec.width * u, y0 + dy * TRAVEL * spec.height * u], axis=1)
+
+
+def image_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
+    """Ground truth: the object's centre (area centroid) in image pixels at every frame, [T, 2] (x, y)."""
+    pan, zoom = camera_at(spec)
+    c = np.array([spec.width / 2.0, spec.height / 2.0])
+    p = world_positions(spec, obj)
+    p = p - np.stack([pan, np.zeros_like(pan)], axis=1)
+    return c + zoom[:, None] * (p - c)
+
+
+def _fits(spec: SceneSpec) -> bool:
+    """Every object stays inside the frame (1 px margin) and objects never come within 3 px of each other."""
+    _, zoom = camera_at(spec)
+    tracks, radii = [], []
+    for obj in spec.objects:
+        xy = image_positions(spec, obj)
+        r = BOUND[obj.shape] * obj.size * spec.scale * zoom
+        if (xy[:, 0] - r < 1).any() or (xy[:, 0] + r > spec.width - 1).any():
+            return False
+        if (xy[:, 1] - r < 1).any() or (xy[:, 1] + r > spec.height - 1).any():
+            return False
+        tracks.append(xy)
+        radii.append(r)
+    for i in range(len(tracks)):
+        for j in range(i + 1, len(tracks)):
+            gap = np.linalg.norm(tracks[i] - tracks[j], axis=1) - radii[i] - radii[j]
+            if (gap < 3).any():
+                return False
+    return True
+
+
+def _pick(rng: np.random.Generator, options, weights=None) -> str:
+    options = list(options)
+    if weights is not None:
+        w = np.array([weights[o] for o in options], dtype=np.float64)
+        return options[int(rng.choice(len(options), p=w / w.sum()))]
+    return options[int(rng.integers(len(options)))]
+
+
+def _scene_layout(rng, background, camera, n_objects, constraints):
+    """Draw background, camera and the non-positional object fields, honouring the constraints."""
+    if background is None:
+        backgrounds = tuple(BACKGROUNDS) if camera in (None, "static") else TEXTURED_BACKGROUNDS
+        colour = constraints.get("colour")
+        backgrounds = [b for b in backgrounds if (b, colour) not in CLASHES]
+        background = _pick(rng, backgrounds, BACKGROUND_WEIGHTS)
+    if camera is None:
+        camera = _pick(rng, CAMERAS) if background in TEXTURED_BACKGROUNDS else "static"
+    if n_objects is None:
+        n_objects = 1 if rng.random() < 0.7 else 2
+    if n_objects not in (1, 2):
+        raise InvalidOptionError(f"n_objects={n_objects}: the world draws one or two objects (or None for either)")
+    kinds = []
+    for k in range(n_objects):
+        fixed = constraints if k == 0 else {}
+        taken = {c for _, c, _ in kinds}
+        colours = [c for c in COLOURS if (background, c) not in CLASHES and c not in taken]
+        kinds.append(
+            (
+                fixed.get("shape") or _pick(rng, SHAPES),
+                fixed.get("colour") or _pick(rng, colours),
+                fixed.get("motion") or _pick(rng, MOTIONS),
+            )
+        )
+    return background, camera, kinds
+
+
+def _place(rng, shape: str, colour: str, motion: str, height: int, width: int) -> ObjectSpec:
+    """Draw size and start so the straight path stays in frame (camera and neighbours are checked later)."""
+    size = float(rng.uniform(*SIZE_RANGE))
+    start = []
+    for axis, side in ((0, width), (1, height)):
+        margin = (BOUND[shape] * size * min(height, width) + 1.0) / side
+        step = _DIRECTIONS[motion][axis] * TRAVEL
+        lo, hi = margin - min(step, 0.0), 1.0 - margin - max(step, 0.0)
+        start.append(float(rng.uniform(lo, hi)) if hi > lo else 0.5)
+    return ObjectSpec(shape, colour, motion, size, (start[0], start[1]))
+
+
+def sample_scene(
+    seed: int, frames: int = 17, height: int = 64, width: int = 64, n_objects=None, camera=None, **constraints
+) -> SceneSpec:
+    """Draw a scene from `seed` (deterministic). `constraints` fix any of shape, colour, motion (of the first
+    object) and background; `camera` fixes the camera. Single images (frames=1) stay still with a static
+    camera. Raises InvalidOptionError for unknown words or impossible combinations."""
+    unknown = set(constraints) - {"shape", "colour", "motion", "background", "camera"}
+    if unknown:
+        raise InvalidOptionError(f"unknown constraint(s) {sorted(unknown)}; use shape, colour, motion, background, camera")
+    camera = camera if camera is not None else constraints.pop("camera", None)
+    constraints.pop("camera", None)
+    background = constraints.pop("background", None)
+    for key, allowed in (("shape", SHAPES), ("colour", tuple(COLOURS)), ("motion", MOTIONS)):
+        if constraints.get(key) is not None:
+            _check(constraints[key], allowed, key)
+    if background is not None:
+        _check(background, tuple(BACKGROUNDS), "background")
+    if camera is not None:
+        _check(camera, CAMERAS, "camera")
+    if frames == 1:
+        if constraints.get("motion") not in (None, "staying still") or camera not in (None, "static"):
+            raise InvalidOptionError("a single image (frames=1) cannot show motion; use frames=4k+1 > 1")
+        constraints["motion"], camera = "staying still", "static"
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        bg, cam, kinds = _scene_layout(rng, background, camera, n_objects, constraints)
+        if frames == 1:
+            kinds = [(s, c, "staying still") for s, c, _ in kinds]
+        objects = tuple(_place(rng, s, c, m, height, width) for s, c, m in kinds)
+        spec = SceneSpec(objects, bg, cam, frames, height, width, int(seed))
+        if _fits(spec):
+            return spec
+    raise InvalidOptionError(
+        f"could not place the objects of seed {seed} in a {height}x{width} frame; try a larger frame or one object"
+    )
