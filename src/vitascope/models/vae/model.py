@@ -138,16 +138,18 @@ class CausalVAE3D(nn.Module):
         return self.decoder(self.post_quant_conv(z))
 
     def decode_streaming(
-        self, z: torch.Tensor, chunk_latent_frames: int = 4, stat_passes: int = 2
+        self, z: torch.Tensor, chunk_latent_frames: int = 4, exact: bool = True
     ) -> Iterator[torch.Tensor]:
-        """Yield the decoded video as pixel-frame chunks; memory stays flat as the video grows.
+        """Yield the decoded video as pixel-frame chunks [B, 3, f, H, W]; memory stays flat as the video grows.
 
-        See `vitascope.models.vae.streaming.decode_streaming` for the method and its accuracy.
+        `exact=True` equals `decode` (untiled) to float rounding but costs several decodes of compute;
+        `exact=False` is one strictly causal pass that differs from it (GroupNorm statistics of the frames seen
+        so far). See `vitascope.models.vae.streaming` for the method and docs/vae.md for figures.
         """
         from vitascope.models.vae.streaming import decode_streaming
 
         self._check_latent(z)
-        return decode_streaming(self, z.to(self.dtype), chunk_latent_frames, stat_passes)
+        return decode_streaming(self, z.to(self.dtype), chunk_latent_frames, exact)
 
     def forward(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
         """Reconstruct: encode (mean or sample) then decode."""
