@@ -90,9 +90,9 @@ class GenerationOptions:
 
 def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
     """Check sizes, frame counts and guidance values; the message says what to change."""
-    if o.height is None or o.width is None:
-        return  # size comes from the image bucket later (i2v); checked again once known
     for name, v in (("height", o.height), ("width", o.width)):
+        if v is None:
+            continue  # i2v: the size comes from the image bucket later and is checked again then
         if int(v) != v or v <= 0 or v % 16:
             raise InvalidOptionError(f"{name} must be a positive multiple of 16, got {v}; try {max(16, round(v / 16) * 16)}")
     if o.frames is not None and (o.frames < 1 or (o.frames - 1) % 4):
@@ -114,7 +114,7 @@ def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
     if limits is not None:
         if o.frames is not None and o.frames > limits.max_frames:
             raise InvalidOptionError(f"frames {o.frames} is above this server's limit of {limits.max_frames}")
-        if o.height * o.width > limits.max_pixels:
+        if o.height is not None and o.width is not None and o.height * o.width > limits.max_pixels:
             raise InvalidOptionError(
                 f"{o.height}x{o.width} is above this server's limit of {limits.max_pixels} pixels per frame"
             )
