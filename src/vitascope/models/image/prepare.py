@@ -28,7 +28,7 @@ def _check_image(image: np.ndarray) -> None:
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    return np.array(Image.fromarray(image).resize((width, height), Image.BILINEAR))  # writable copy
 
 
 def resize_and_crop(
