@@ -1,0 +1,52 @@
+"""Training clips from the synthetic world: pixels for the VAE, captions for the DiT.
+
+Every clip is a pure function of (seed, index), so a run's data is fixed by its recipe seed and the step
+(exact resume and multi-process runs that see the same samples as one process).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vitascope.synthetic.captions import canonical_caption, caption_variants, structured_caption
+from vitascope.synthetic.render import render
+from vitascope.synthetic.world import SceneSpec, sample_scene
+
+
+def world_scene(seed: int, frames: int, height: int, width: int, simple_fraction: float) -> SceneSpec:
+    """One scene; with probability `simple_fraction` a single object on black with a static camera (the
+    evaluator's setting), otherwise anything the world draws."""
+    rng = np.random.default_rng([seed, 7])
+    if rng.random() < simple_fraction:
+        return sample_scene(seed, frames, height, width, n_objects=1, camera="static", background="black")
+    return sample_scene(seed, frames, height, width)
+
+
+def to_model_range(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> float [3, T, H, W] in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2).contiguous()
+
+
+def vae_clip(
+    seed: int, frames: int, height: int, width: int, interval_range: tuple[int, int], simple_fraction: float
+) -> torch.Tensor:
+    """A [3, frames, H, W] clip in [-1, 1] sampled with a random frame interval: the world clip is rendered
+    (frames-1)*k+1 frames long and every k-th frame kept, with k drawn from `interval_range` (so the VAE
+    sees the same motion at several speeds, as the paper's random intervals 1-8 do on real video)."""
+    rng = np.random.default_rng([seed, 11])
+    k = int(rng.integers(interval_range[0], interval_range[1] + 1)) if frames > 1 else 1
+    # Longer source, same travel: the world spreads its motion over the whole clip; to get faster motion
+    # per kept frame we render the k-times-longer clip and keep a stride-k window of it.
+    total = (frames - 1) * k + 1
+    spec = world_scene(seed, total, height, width, simple_fraction)
+    return to_model_range(render(spec)[::k][:frames])
+
+
+def dit_caption(spec: SceneSpec, rng: np.random.Generator, canonical_fraction: float) -> str:
+    """The canonical sentence, or (1 - canonical_fraction) of the time a structured-caption variant (fields
+    dropped and permuted, paper §3.2)."""
+    if rng.random() < canonical_fraction:
+        return canonical_caption(spec)
+    return caption_variants(structured_caption(spec), rng)

@@ -1,0 +1,48 @@
+"""`vitascope train`: run a recipe (or a list of recipes) into a run folder; resumable; torchrun-aware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def train(
+    recipe: str = typer.Option(..., "--recipe", help="Recipe name: demo, demo-vae, demo-dit, vae, dit, tiny."),
+    out: Path = typer.Option(Path("runs/x"), "--out", help="Run folder (checkpoints, metrics, samples, export)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (per recipe)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint."),
+    model_out: Path | None = typer.Option(
+        None, "--model-out", help="Where to write the finished model folder (default: OUT/model)."
+    ),
+) -> None:
+    """Train with a recorded recipe. Under `torchrun --nproc_per_node N` the model is sharded with FSDP2
+    (gloo on CPU, NCCL on GPU) and each process takes an equal share of every batch."""
+    import logging
+
+    from vitascope.parallel.fsdp import init_from_env
+    from vitascope.train.export import assemble_model_folder
+    from vitascope.train.loop import train as run
+    from vitascope.train.recipes import get_recipe
+
+    log = logging.getLogger("vitascope.train")
+    rank, world = init_from_env()
+    recipes = get_recipe(recipe)
+    results = []
+    for r in recipes:
+        run_dir = out / r.name if len(recipes) > 1 else out
+        res = run(r, run_dir, max_steps=max_steps, resume=resume, run_root=out)
+        results.append(res)
+        if rank == 0:
+            done = "finished" if res.step >= r.total_steps else f"stopped early at step {res.step} of {r.total_steps};"
+            typer.echo(f"{r.name}: {done} weights in {res.export_dir}")
+        if res.step < r.total_steps and len(recipes) > 1 and rank == 0:
+            # The next recipe trains on this one's partial export (fine for a smoke run; a resumed run
+            # re-encodes its latents, as pools are keyed by the VAE weights).
+            log.warning("%s is not finished; later recipes use its partial weights", r.name)
+    if rank == 0 and any(r.kind == "dit" for r in recipes) and world == 1:
+        dit = next(r for r in recipes if r.kind == "dit")
+        target = model_out or out / "model"
+        assemble_model_folder(out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out)
+        typer.echo(f"model folder: {target}")
+        log.info("model folder written to %s", target)

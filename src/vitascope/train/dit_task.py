@@ -1,0 +1,237 @@
+"""The DiT task of the loop: data of one micro-batch, its flow-matching loss, previews and export.
+
+Every random choice of a sample (which clip, caption form, text dropout, noise, t) comes from a generator
+seeded by (recipe seed, step, micro-batch, global sample index). A run is therefore a function of its step
+only: resuming reproduces the next loss exactly, and N processes see the samples one process would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitascope.flow import sample_t
+from vitascope.models.dit.config import DiTConfig
+from vitascope.models.dit.model import HunyuanVideoDiT
+from vitascope.train.buckets import Bucket
+from vitascope.train.loss import flow_matching_loss
+from vitascope.train.recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+RANDOM_POOL = 8  # distinct items of the "random" dataset: small, so a few steps visibly lower the loss
+PREVIEW_PROMPTS = ("a red circle moving right on a black background", "a green square moving up on a black background")
+
+
+def sample_seed(*parts) -> int:
+    return int(np.random.default_rng([int(p) for p in parts]).integers(2**62))
+
+
+class DiTTask:
+    kind = "dit"
+
+    def __init__(self, recipe: Recipe, run_dir: Path, run_root: Path, rank: int = 0, world: int = 1):
+        self.recipe, self.run_dir, self.run_root = recipe, Path(run_dir), Path(run_root)
+        self.rank, self.world = rank, world
+        torch.manual_seed(recipe.seed)  # identical init on every rank
+        self.model = HunyuanVideoDiT(recipe.dit)
+        self.model.gradient_checkpointing = recipe.activation_checkpointing
+        self.extra_modules: dict = {}
+        self.extra_optimizers: dict = {}
+        self.vae = None
+        self.text = None
+        self.pools: dict[str, object] = {}
+        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        if recipe.dataset != "random":
+            self._load_frozen()
+
+    # -- set-up -----------------------------------------------------------------------------------------
+
+    def _load_frozen(self) -> None:
+        from vitascope.models.text.clip import CLIPEncoder
+        from vitascope.models.text.llm import LLMEncoder
+        from vitascope.models.vae import load_vae
+
+        r = self.recipe
+        text_root = Path(r.text_from) if r.text_from else self.run_dir / "text_encoders"
+        if r.text_from is None and not (text_root / "text_encoder_2").exists():
+            from vitascope.models.text.tiny import write_tiny_text_encoders
+
+            if self.rank == 0:
+                write_tiny_text_encoders(text_root, layout="tencent")
+            _barrier()
+        self.text_root = text_root
+        self.llm = LLMEncoder.from_folder(text_root / "text_encoder", max_length=r.text_len)
+        self.clip = CLIPEncoder.from_folder(text_root / "text_encoder_2")
+        # Variants longer than text_len are cut, as at inference; the encoder's warning would flood the log.
+        logging.getLogger("vitascope.models.text.llm").setLevel(logging.ERROR)
+        logging.getLogger("vitascope.models.text.clip").setLevel(logging.ERROR)
+        if r.dataset == "synthetic":
+            vae_dir = Path(r.vae_from) if r.vae_from and Path(r.vae_from).exists() else self.run_root / r.vae_from / "export" / "vae"
+            self.vae = load_vae(vae_dir).requires_grad_(False)
+            self.vae_dir = vae_dir
+
+    def prepare(self, steps_to_run: int | None = None) -> None:
+        """Note how many samples this call can consume: a short (smoke) run encodes a smaller pool."""
+        if steps_to_run is not None:
+            most = max(b.batch_size for s in self.recipe.stages for b in s.buckets)
+            self._pool_cap = max(8, steps_to_run * most * self.recipe.grad_accum)
+
+    def _pool(self, bucket: Bucket):
+        """The latent pool of a bucket, encoded on first use (rank 0 writes; the others wait and read).
+
+        Synthetic pools live under latents/<vae hash>_<size>/: a different VAE or size never reuses them."""
+        if bucket.key in self.pools:
+            return self.pools[bucket.key]
+        from vitascope.data.shards import LatentShards, build_synthetic_pool
+
+        if self.recipe.dataset == "shards":
+            self.pools[bucket.key] = LatentShards(Path(self.recipe.extras["shards"]) / bucket.key)
+            return self.pools[bucket.key]
+        n = min(self.recipe.pool_size, getattr(self, "_pool_cap", self.recipe.pool_size))
+        root = self.run_dir / "latents" / f"{self._vae_hash()}_{n}"
+        if self.rank == 0:
+            build_synthetic_pool(root, self.vae, bucket, n, self.recipe.seed, self.recipe.simple_fraction)
+        _barrier()
+        self.pools[bucket.key] = LatentShards(root / bucket.key)
+        return self.pools[bucket.key]
+
+    def _vae_hash(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for k, v in sorted(self.vae.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().float().numpy().tobytes())
+        return h.hexdigest()[:10]
+
+    # -- one micro-batch ---------------------------------------------------------------------------------
+
+    def _encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        todo = [c for c in dict.fromkeys(captions) if c not in self._text_cache]
+        if todo:
+            states = self.llm.encode(todo)
+            pooled = self.clip.encode(todo)
+            for i, c in enumerate(todo):
+                self._text_cache[c] = (states.states[i], states.mask[i], pooled[i])
+        items = [self._text_cache[c] for c in captions]
+        return tuple(torch.stack([it[k] for it in items]) for k in range(3))  # type: ignore[return-value]
+
+    def _latent_shape(self, b: Bucket) -> tuple[int, int, int, int]:
+        c = self.recipe.dit
+        if self.vae is not None:
+            t, h, w = self.vae.config.latent_shape(b.frames, b.height, b.width)
+        else:  # the 884 layout of HunyuanVideo's VAE
+            t, h, w = (b.frames - 1) // 4 + 1, b.height // 8, b.width // 8
+        return c.in_channels, t, h, w
+
+    def _random_item(self, b: Bucket, idx: int):
+        """Item `idx` of the random dataset: smooth random latents and random text tied to them."""
+        g = torch.Generator().manual_seed(sample_seed(self.recipe.seed, 99, idx))
+        C, T, H, W = self._latent_shape(b)
+        coarse = torch.randn(C, T, max(1, H // 2), max(1, W // 2), generator=g)
+        x0 = torch.nn.functional.interpolate(coarse[None], size=(T, H, W), mode="trilinear")[0]
+        c = self.recipe.dit
+        S = self.recipe.text_len
+        states = torch.randn(S, c.text_states_dim, generator=g)
+        mask = (torch.arange(S) < int(torch.randint(1, S + 1, (1,), generator=g))).long()
+        return x0, states, mask, torch.randn(c.text_states_dim_2, generator=g)
+
+    def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
+        """Mean loss over this rank's samples `indices` of the global micro-batch."""
+        r, c = self.recipe, self.recipe.dit
+        shared = np.random.default_rng([r.seed, step, micro, 1])
+        i2v = bucket.frames > 1 and shared.random() < r.i2v_prob
+        x0s, noises, ts, captions, guid, rnd = [], [], [], [], [], []
+        for g in indices:
+            rng = np.random.default_rng([r.seed, step, micro, 2, g])
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            if r.dataset == "random":
+                x0, st, mk, pl = self._random_item(bucket, int(rng.integers(RANDOM_POOL)))
+                rnd.append((st, mk, pl))
+            else:
+                pool = self._pool(bucket)
+                idx = int(rng.integers(len(pool)))
+                x0 = pool.latents[idx]
+                rec = pool.records[idx]
+                cap = self._caption(rec, rng)
+                captions.append("" if rng.random() < r.text_dropout else cap)
+            x0s.append(x0)
+            noises.append(torch.randn(x0.shape, generator=gen))
+            ts.append(sample_t(1, r.t_sampler, shift=r.t_shift, generator=gen))
+            guid.append(float(rng.uniform(*r.guidance_range)) * 1000.0)
+        x0, noise, t = torch.stack(x0s), torch.stack(noises), torch.cat(ts)
+        if r.dataset == "random":
+            states, mask, pooled = (torch.stack([it[k] for it in rnd]) for k in range(3))
+        else:
+            states, mask, pooled = self._encode_text(captions)
+        guidance = torch.tensor(guid) if c.guidance_embed else None
+        loss = flow_matching_loss(self.model, x0, noise, t, states, mask, pooled, guidance, first_frame_clean=i2v)
+        return loss.mean(), {"i2v": float(i2v), "t_mean": float(t.mean())}
+
+    def _caption(self, record: dict, rng: np.random.Generator) -> str:
+        from vitascope.synthetic.captions import caption_variants
+
+        if "structured" in record and rng.random() >= self.recipe.canonical_fraction:
+            return caption_variants(record["structured"], rng)
+        return record["caption"]
+
+    # -- previews and export -----------------------------------------------------------------------------
+
+    def preview(self, step: int, model: torch.nn.Module) -> list[Path]:
+        """Sample videos with the given (EMA) weights: one T2V per preview prompt, written as mp4."""
+        if self.vae is None:
+            return []
+        from vitascope.media import write_video
+        from vitascope.train.evaluate import generate_latents, latents_to_frames
+
+        stage = self.recipe.stage_at(step)[1]
+        video = max(stage.buckets, key=lambda b: b.frames)
+        out = []
+        for i, prompt in enumerate(PREVIEW_PROMPTS):
+            states, mask, pooled = self._encode_text([prompt])
+            empty = self._encode_text([""])
+            lat = generate_latents(
+                model, self._latent_shape(video), (states, mask, pooled), empty, steps=20, shift=self.recipe.t_shift,
+                cfg_scale=4.0, seed=i,
+            )
+            frames = latents_to_frames(self.vae, lat)
+            out.append(write_video(frames, self.run_dir / "samples" / f"step_{step:06d}_{i}.mp4", fps=8))
+        return out
+
+    def export(self, folder: Path, model: torch.nn.Module) -> Path:
+        """transformer/config.json + model.safetensors (Tencent key names) from `model`'s weights."""
+        from safetensors.torch import save_file
+
+        from vitascope.train.checkpoint import _full_model_state
+
+        sd = _full_model_state(model)
+        target = Path(folder) / "transformer"
+        if self.rank != 0:
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        save_file(sd, str(target / "model.safetensors.tmp"))
+        (target / "model.safetensors.tmp").replace(target / "model.safetensors")
+        (target / "config.json").write_text(json.dumps(self.recipe.dit.to_dict(), indent=2) + "\n")
+        return target
+
+
+def load_dit(folder: Path) -> HunyuanVideoDiT:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = DiTConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    model = HunyuanVideoDiT(cfg)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval()
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

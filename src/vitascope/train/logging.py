@@ -1,0 +1,62 @@
+"""Loss and throughput logging: one JSON line per logged step in <run>/metrics.jsonl, plus the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("vitascope.train")
+
+
+class MetricsLog:
+    """Averages values over `every` steps and appends them, with samples/s and steps/s, to metrics.jsonl.
+
+    On resume the file is cut back to the resumed step, so the curve has no duplicate or orphan points.
+    """
+
+    def __init__(self, run_dir: str | Path, every: int, enabled: bool = True, start_step: int = 0):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        self.every = max(1, every)
+        self.enabled = enabled
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._samples = 0
+        self._t0 = time.perf_counter()
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._truncate(start_step)
+
+    def _truncate(self, start_step: int) -> None:
+        if not self.path.exists():
+            return
+        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= start_step]
+        self.path.write_text("".join(line + "\n" for line in keep))
+
+    def add(self, step: int, values: dict[str, float], samples: int) -> dict | None:
+        """Record one optimizer step (1-based `step` = steps done); returns the averaged row when written."""
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+        self._count += 1
+        self._samples += samples
+        if step % self.every:
+            return None
+        dt = max(time.perf_counter() - self._t0, 1e-9)
+        row = {"step": step, **{k: v / self._count for k, v in self._sums.items()}}
+        row["samples_per_s"] = self._samples / dt
+        row["s_per_step"] = dt / self._count
+        self._sums, self._count, self._samples, self._t0 = {}, 0, 0, time.perf_counter()
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "step")
+            log.info("step %d %s", step, shown)
+        return row
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

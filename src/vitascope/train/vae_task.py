@@ -1,0 +1,111 @@
+"""The VAE task of the loop: world clips (images and videos, random frame intervals), the paper's loss
+(L1 + KL + adversarial + LPIPS when available), and export with a measured latent scaling factor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitascope.models.vae import CausalVAE3D, save_vae
+from vitascope.train.buckets import Bucket
+from vitascope.train.dit_task import sample_seed
+from vitascope.train.loss import (
+    PatchDiscriminator,
+    generator_adv_loss,
+    hinge_d_loss,
+    load_lpips,
+    vae_reconstruction_loss,
+)
+from vitascope.train.recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+
+class VAETask:
+    kind = "vae"
+
+    def __init__(self, recipe: Recipe, run_dir: Path, run_root: Path, rank: int = 0, world: int = 1):
+        self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
+        torch.manual_seed(recipe.seed)
+        self.model = CausalVAE3D(recipe.vae)
+        self.extra_modules: dict = {}
+        self.extra_optimizers: dict = {}
+        if recipe.adv_weight > 0:
+            disc = PatchDiscriminator()
+            self.extra_modules["discriminator"] = disc
+            self.extra_optimizers["discriminator"] = torch.optim.AdamW(
+                disc.parameters(), lr=recipe.lr, betas=(0.5, 0.9), foreach=False
+            )
+        self.lpips = load_lpips() if recipe.lpips_weight > 0 else None
+
+    def prepare(self, steps_to_run: int | None = None) -> None:
+        pass
+
+    def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
+        from vitascope.data.synthetic import vae_clip
+
+        seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
+        return vae_clip(seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction)
+
+    def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
+        r = self.recipe
+        video = torch.stack([self.clip(step, micro, g, bucket) for g in indices])  # [B, 3, F, H, W]
+        shape = (r.vae.latent_channels, *r.vae.latent_shape(bucket.frames, bucket.height, bucket.width))
+        noise = torch.stack(
+            [torch.randn(shape, generator=torch.Generator().manual_seed(sample_seed(r.seed, step, micro, 3, g))) for g in indices]
+        )
+        loss, recon, parts = vae_reconstruction_loss(self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight)
+        total = loss.mean()
+        disc = self.extra_modules.get("discriminator")
+        if disc is not None and step >= r.adv_start:
+            # Generator term: D frozen so only the VAE gets these gradients.
+            disc.requires_grad_(False)
+            g_adv = generator_adv_loss(disc(recon))
+            disc.requires_grad_(True)
+            d_loss = hinge_d_loss(disc(video), disc(recon.detach()))
+            total = total + r.adv_weight * g_adv + d_loss
+            parts.update(adv=g_adv.detach(), d_loss=d_loss.detach())
+        psnr = -10 * torch.log10(((recon.detach().clamp(-1, 1) - video) ** 2).mean() / 4.0)
+        return total, {k: float(v) for k, v in parts.items()} | {"psnr": float(psnr)}
+
+    def after_step(self, step: int) -> None:
+        opt = self.extra_optimizers.get("discriminator")
+        if opt is not None:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    def preview(self, step: int, model: torch.nn.Module) -> list[Path]:
+        return []
+
+    @torch.no_grad()
+    def measure(self, model: CausalVAE3D, n: int = 16) -> dict:
+        """Latent std (for the scaling factor) and first-frame PSNR on held-out world clips (index >= 10**6)."""
+        from vitascope.data.synthetic import vae_clip
+        from vitascope.train.evaluate import psnr
+
+        frames = max(b.frames for s in self.recipe.stages for b in s.buckets)
+        b = self.recipe.stages[-1].buckets[0]
+        lats, ps = [], []
+        for i in range(n):
+            x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), 1.0 if i % 2 == 0 else 0.0)[None]
+            z = model.encode(x)
+            lats.append(z.flatten())
+            y = model.decode(z)
+            to8 = lambda v: ((v[0, :, 0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
+            ps.append(psnr(to8(y), to8(x)))
+        return {"latent_std": float(torch.cat(lats).std()), "psnr_first_frame": float(np.mean(ps)), "psnr_min": float(np.min(ps))}
+
+    def export(self, folder: Path, model: CausalVAE3D) -> Path:
+        """vae/ with config.json + model.safetensors; the scaling factor is 1 / std of held-out latents."""
+        stats = self.measure(model)
+        cfg = dataclasses.replace(model.config, scaling_factor=round(1.0 / stats["latent_std"], 6))
+        out = CausalVAE3D(cfg)
+        out.load_state_dict(model.state_dict())
+        log.info("VAE export: %s", stats)
+        if self.rank == 0:
+            save_vae(out, Path(folder) / "vae")
+        return Path(folder) / "vae"
