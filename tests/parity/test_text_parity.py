@@ -9,11 +9,11 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from _helpers import reseed_parameters
 from diffusers import HunyuanVideoImageToVideoPipeline, HunyuanVideoPipeline
 
+from _helpers import reseed_parameters
 from vitascope.models.image import black_image_like
-from vitascope.models.text import PROMPT_TEMPLATES, CLIPEncoder, LLMEncoder, LlavaI2VEncoder
+from vitascope.models.text import PROMPT_TEMPLATES, CLIPEncoder, LlavaI2VEncoder, LLMEncoder
 from vitascope.models.text.tiny import (
     tiny_clip_text_model,
     tiny_clip_tokenizer,
@@ -35,7 +35,13 @@ def t2v():
     reseed_parameters(llm, 1)
     reseed_parameters(clip, 2)
     pipe = HunyuanVideoPipeline(
-        text_encoder=llm, tokenizer=tok, transformer=None, vae=None, scheduler=None, text_encoder_2=clip, tokenizer_2=ctok
+        text_encoder=llm,
+        tokenizer=tok,
+        transformer=None,
+        vae=None,
+        scheduler=None,
+        text_encoder_2=clip,
+        tokenizer_2=ctok,
     )
     return pipe
 
@@ -45,8 +51,14 @@ def i2v():
     model, tok, proc = tiny_llava()
     reseed_parameters(model, 3)
     pipe = HunyuanVideoImageToVideoPipeline(
-        text_encoder=model, tokenizer=tok, transformer=None, vae=None, scheduler=None,
-        text_encoder_2=None, tokenizer_2=None, image_processor=proc,
+        text_encoder=model,
+        tokenizer=tok,
+        transformer=None,
+        vae=None,
+        scheduler=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
+        image_processor=proc,
     )
     return pipe
 
@@ -73,7 +85,9 @@ def _close(ref_states, ref_mask, ours):
 @pytest.mark.parametrize("name", ["dit-llm-encode-video", "dit-llm-encode"])
 @pytest.mark.parametrize("max_length", [32, 6])  # 6 truncates both prompts
 def test_llm_matches_diffusers(t2v, name, max_length):
-    ref, ref_mask = t2v._get_llama_prompt_embeds(PROMPTS, _as_dict(name), device="cpu", max_sequence_length=max_length)
+    ref, ref_mask = t2v._get_llama_prompt_embeds(
+        PROMPTS, _as_dict(name), device="cpu", max_sequence_length=max_length
+    )
     ours = LLMEncoder(t2v.text_encoder, t2v.tokenizer, name, max_length=max_length).encode(PROMPTS)
     _close(ref, ref_mask, ours)
     assert ours.states.shape == (2, max_length, 32)
@@ -82,7 +96,9 @@ def test_llm_matches_diffusers(t2v, name, max_length):
 def test_llm_measured_crop_start_matches_diffusers(t2v):
     """With crop_start=None diffusers measures the template; so do we (and agree with the declared 95)."""
     template = PROMPT_TEMPLATES["dit-llm-encode-video"].with_crop_start(None)
-    ref, ref_mask = t2v._get_llama_prompt_embeds(PROMPTS, {"template": template.template}, device="cpu", max_sequence_length=16)
+    ref, ref_mask = t2v._get_llama_prompt_embeds(
+        PROMPTS, {"template": template.template}, device="cpu", max_sequence_length=16
+    )
     enc = LLMEncoder(t2v.text_encoder, t2v.tokenizer, template, max_length=16)
     assert enc.crop_start == PROMPT_TEMPLATES["dit-llm-encode-video"].crop_start
     _close(ref, ref_mask, enc.encode(PROMPTS))
@@ -112,12 +128,18 @@ def _image(seed=0, h=40, w=56):
 @pytest.mark.parametrize("interleave", [1, 2, 4, 6])
 @pytest.mark.parametrize("prompt", [PROMPTS[0], LONG], ids=["fits", "truncated"])
 def test_llava_i2v_matches_diffusers(i2v, interleave, prompt):
-    enc = LlavaI2VEncoder(i2v.text_encoder, i2v.tokenizer, i2v.image_processor, max_length=24, image_embed_interleave=interleave)
+    enc = LlavaI2VEncoder(
+        i2v.text_encoder, i2v.tokenizer, i2v.image_processor, max_length=24, image_embed_interleave=interleave
+    )
     image = _image()
     # diffusers gets a PIL image, as its pipeline passes it; we take the uint8 array.
     ref, ref_mask = i2v._get_llama_prompt_embeds(
-        PIL.Image.fromarray(image), [prompt], _as_dict("dit-llm-encode-video-i2v", n_image=enc.n_image),
-        device="cpu", max_sequence_length=24, image_embed_interleave=interleave,
+        PIL.Image.fromarray(image),
+        [prompt],
+        _as_dict("dit-llm-encode-video-i2v", n_image=enc.n_image),
+        device="cpu",
+        max_sequence_length=24,
+        image_embed_interleave=interleave,
     )
     ours = enc.encode([prompt], image)
     _close(ref, ref_mask, ours)
@@ -130,9 +152,16 @@ def test_llava_i2v_batch_and_black_image_match_diffusers(i2v):
     images = [_image(1), _image(2, 64, 48)]
     tpl = _as_dict("dit-llm-encode-video-i2v", n_image=enc.n_image)
     ref, ref_mask = i2v._get_llama_prompt_embeds(
-        [PIL.Image.fromarray(im) for im in images], PROMPTS, tpl, device="cpu", max_sequence_length=20, image_embed_interleave=4
+        [PIL.Image.fromarray(im) for im in images],
+        PROMPTS,
+        tpl,
+        device="cpu",
+        max_sequence_length=20,
+        image_embed_interleave=4,
     )
     _close(ref, ref_mask, enc.encode(PROMPTS, images))
     black = PIL.Image.new("RGB", (96, 64), 0)
-    ref, ref_mask = i2v._get_llama_prompt_embeds(black, ["bad teeth"], tpl, device="cpu", max_sequence_length=20, image_embed_interleave=4)
+    ref, ref_mask = i2v._get_llama_prompt_embeds(
+        black, ["bad teeth"], tpl, device="cpu", max_sequence_length=20, image_embed_interleave=4
+    )
     _close(ref, ref_mask, enc.encode(["bad teeth"], black_image_like(images[0])))

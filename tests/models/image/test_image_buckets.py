@@ -41,7 +41,8 @@ def test_published_example():
 
 @pytest.mark.parametrize("resolution", list(BASES))
 @pytest.mark.parametrize(
-    "hw", [(1080, 1920), (1920, 1080), (720, 720), (600, 800), (800, 600), (480, 1920), (2000, 300), (333, 517)]
+    "hw",
+    [(1080, 1920), (1920, 1080), (720, 720), (600, 800), (800, 600), (480, 1920), (2000, 300), (333, 517)],
 )
 def test_choice_matches_brute_force(resolution, hw):
     got = choose_bucket(*hw, resolution=resolution)

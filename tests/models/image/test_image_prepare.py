@@ -28,7 +28,9 @@ def test_shape_range_and_orientation(fit):
 
 
 def test_constant_images_map_to_the_ends():
-    assert torch.equal(prepare_image(np.full((20, 30, 3), 255, np.uint8), 16, 16), torch.ones(1, 3, 1, 16, 16))
+    assert torch.equal(
+        prepare_image(np.full((20, 30, 3), 255, np.uint8), 16, 16), torch.ones(1, 3, 1, 16, 16)
+    )
     assert torch.equal(prepare_image(np.zeros((20, 30, 3), np.uint8), 16, 32), -torch.ones(1, 3, 1, 16, 32))
 
 

@@ -89,13 +89,17 @@ def test_from_folder_both_layouts_give_the_same_states(folders, layout):
     pooled = clip.encode(PROMPTS)
     assert pooled.shape == (2, 32) and clip.dim == 32
     # the checkpoint root works too
-    assert torch.equal(LLMEncoder.from_folder(root, max_length=16).encode(PROMPTS).states, llm.encode(PROMPTS).states)
+    assert torch.equal(
+        LLMEncoder.from_folder(root, max_length=16).encode(PROMPTS).states, llm.encode(PROMPTS).states
+    )
     assert torch.equal(CLIPEncoder.from_folder(root).encode(PROMPTS), pooled)
 
 
 def test_from_folder_dtype_and_explicit_tokenizer_folder(folders):
     root = folders["diffusers"]
-    enc = LLMEncoder.from_folder(root / "text_encoder", tokenizer_folder=root / "tokenizer", max_length=8, dtype=torch.bfloat16)
+    enc = LLMEncoder.from_folder(
+        root / "text_encoder", tokenizer_folder=root / "tokenizer", max_length=8, dtype=torch.bfloat16
+    )
     assert enc.encode(PROMPTS).states.dtype == torch.bfloat16
 
 

@@ -19,7 +19,7 @@ BUCKET_STRIDE = 32
 MAX_ASPECT = 4.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _buckets(base: int, stride: int, max_ratio: float) -> tuple[tuple[int, int], ...]:
     # Walk the boundary of a*b <= n cells: keep `a` and grow `b` while the area fits, else shrink `a`.
     # Every visited (a, b) with aspect <= max_ratio is a bucket; the walk's order breaks ratio ties.

@@ -62,7 +62,9 @@ def prepare_image(
     return x.permute(2, 0, 1)[None, :, None]  # [1, 3, 1, h, w]
 
 
-def black_image_like(image: np.ndarray | None = None, height: int | None = None, width: int | None = None) -> np.ndarray:
+def black_image_like(
+    image: np.ndarray | None = None, height: int | None = None, width: int | None = None
+) -> np.ndarray:
     """All-black uint8 [H, W, 3]: the LLaVA image of the I2V unconditional (negative prompt) pass.
 
     The official code makes it the reference image's size, diffusers the output size; the CLIP processor

@@ -41,7 +41,9 @@ class CLIPEncoder:
         """Load from Tencent `text_encoder_2/` (tokenizer inside) or diffusers `text_encoder_2/` + `tokenizer_2/`."""
         from transformers import CLIPTextModel
 
-        model_dir, tok_dir = resolve_folders(folder, tokenizer_folder, ("text_encoder_2",), "CLIP text encoder")
+        model_dir, tok_dir = resolve_folders(
+            folder, tokenizer_folder, ("text_encoder_2",), "CLIP text encoder"
+        )
         tokenizer = load_tokenizer(tok_dir, "CLIP")
         model = load_model(CLIPTextModel, model_dir, "CLIP text encoder", device, dtype)
         return cls(model, tokenizer, max_length)

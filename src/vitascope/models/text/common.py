@@ -42,8 +42,12 @@ class TextStates:
                 f"TextStates needs states [B,S,D] and mask [B,S] with the same B and S, got "
                 f"{tuple(self.states.shape)} and {tuple(self.mask.shape)}"
             )
-        if self.pooled is not None and (self.pooled.ndim != 2 or self.pooled.shape[0] != self.states.shape[0]):
-            raise ValueError(f"TextStates.pooled must be [B, D2] with B={self.states.shape[0]}, got {tuple(self.pooled.shape)}")
+        if self.pooled is not None and (
+            self.pooled.ndim != 2 or self.pooled.shape[0] != self.states.shape[0]
+        ):
+            raise ValueError(
+                f"TextStates.pooled must be [B, D2] with B={self.states.shape[0]}, got {tuple(self.pooled.shape)}"
+            )
 
     def to(self, device=None, dtype=None) -> TextStates:
         """Move to a device; `dtype` converts the float tensors only (the mask stays int64)."""

@@ -65,7 +65,7 @@ def expand_image_tokens(
         )
     pos = (ids == image_token_id).int().argmax(dim=1)  # [B]
     rows = []
-    for row, p in zip(ids, pos.tolist()):
+    for row, p in zip(ids, pos.tolist(), strict=True):
         fill = row.new_full((n_image,), image_token_id)
         rows.append(torch.cat([row[:p], fill, row[p + 1 :]]))
     expanded = torch.stack(rows)  # [B, S0 + N - 1]
@@ -102,14 +102,18 @@ class LlavaI2VEncoder:
     ):
         self.template = get_template(template)
         if not self.template.is_i2v:
-            raise ValueError("LlavaI2VEncoder needs a template with an <image> slot, e.g. 'dit-llm-encode-video-i2v'")
+            raise ValueError(
+                "LlavaI2VEncoder needs a template with an <image> slot, e.g. 'dit-llm-encode-video-i2v'"
+            )
         if max_length <= _ASSISTANT_HEADER_TOKENS:
             raise ValueError(f"max_length must be > {_ASSISTANT_HEADER_TOKENS}, got {max_length}")
         n_layers = model.config.text_config.num_hidden_layers
         if not 0 <= hidden_state_skip_layer < n_layers:
-            raise ValueError(f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}")
+            raise ValueError(
+                f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}"
+            )
         if image_embed_interleave < 1:
-            raise ValueError(f"image_embed_interleave must be >= 1 (4: token_replace, 2: latent_concat)")
+            raise ValueError("image_embed_interleave must be >= 1 (4: token_replace, 2: latent_concat)")
         self.model = model
         self.tokenizer = tokenizer
         self.image_processor = image_processor
@@ -124,8 +128,11 @@ class LlavaI2VEncoder:
         self.pad_token_id = pad if pad is not None else tokenizer.pad_token_id
         self.end_header_id = tokenizer.convert_tokens_to_ids("<|end_header_id|>")
         if self.template.image_emb_len not in (None, self.n_image):
-            log.debug("template image_emb_len=%s, model gives %d image tokens: using the model's",
-                      self.template.image_emb_len, self.n_image)
+            log.debug(
+                "template image_emb_len=%s, model gives %d image tokens: using the model's",
+                self.template.image_emb_len,
+                self.n_image,
+            )
 
     @classmethod
     def from_folder(
@@ -151,7 +158,9 @@ class LlavaI2VEncoder:
         tokenizer = load_tokenizer(tok_dir, "LLaVA")
         processor = CLIPImageProcessor.from_pretrained(str(proc_dir))
         model = load_model(LlavaForConditionalGeneration, model_dir, "LLaVA I2V text encoder", device, dtype)
-        return cls(model, tokenizer, processor, template, max_length, hidden_state_skip_layer, image_embed_interleave)
+        return cls(
+            model, tokenizer, processor, template, max_length, hidden_state_skip_layer, image_embed_interleave
+        )
 
     @property
     def device(self) -> torch.device:
@@ -184,7 +193,9 @@ class LlavaI2VEncoder:
         # 1. template + tokens (un-expanded): [B, S0]
         texts = [self.template.format(p) for p in prompts]
         total = self.crop_start + self.max_length
-        batch = self.tokenizer(texts, max_length=total, padding="max_length", truncation=True, return_tensors="pt")
+        batch = self.tokenizer(
+            texts, max_length=total, padding="max_length", truncation=True, return_tensors="pt"
+        )
         _warn_if_truncated(self.tokenizer, texts, total, "LLaVA")
         ids, text_mask = batch["input_ids"], batch["attention_mask"]
         # 2. expand <image> to N tokens and run LLaVA: [B, S0 + N - 1, D]
@@ -203,7 +214,9 @@ class LlavaI2VEncoder:
         text_states, text_masks, image_states = [], [], []
         for b, a in enumerate(assistant_starts(ids, self.end_header_id)):
             cut = a - _ASSISTANT_HEADER_TOKENS
-            text_states.append(torch.cat([hidden[b, self.crop_start + shift : cut + shift], hidden[b, a + shift :]]))
+            text_states.append(
+                torch.cat([hidden[b, self.crop_start + shift : cut + shift], hidden[b, a + shift :]])
+            )
             text_masks.append(torch.cat([text_mask[b, self.crop_start : cut], text_mask[b, a:]]))
             image_states.append(hidden[b, img_pos[b] : img_pos[b] + self.n_image : self._step])
         img = torch.stack(image_states)  # [B, N', D]
@@ -220,7 +233,9 @@ def _as_image_list(images, batch: int) -> list:
     if len(images) == 1 and batch > 1:
         images = images * batch
     if len(images) != batch:
-        raise ValueError(f"got {len(images)} images for {batch} prompts; pass one image per prompt (or one for all)")
+        raise ValueError(
+            f"got {len(images)} images for {batch} prompts; pass one image per prompt (or one for all)"
+        )
     for im in images:
         if isinstance(im, np.ndarray) and (im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] != 3):
             raise ValueError(f"images must be uint8 [H, W, 3] arrays, got {im.dtype} {im.shape}")

@@ -66,12 +66,14 @@ class LLMEncoder:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         n_layers = model.config.num_hidden_layers
         if not 0 <= hidden_state_skip_layer < n_layers:
-            raise ValueError(f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}")
+            raise ValueError(
+                f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.template = get_template(template)
         if self.template.is_i2v:
-            raise ValueError(f"template with an <image> slot needs LlavaI2VEncoder, not LLMEncoder")
+            raise ValueError("template with an <image> slot needs LlavaI2VEncoder, not LLMEncoder")
         self.max_length = max_length
         self.hidden_state_skip_layer = hidden_state_skip_layer
         self.crop_start = resolve_crop_start(tokenizer, self.template)
@@ -137,5 +139,8 @@ def _warn_if_truncated(tokenizer, texts: list[str], max_len: int, what: str) -> 
     lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
     if max(lengths) > max_len:
         log.warning(
-            "%s prompt of %d tokens was cut to %d; the end of the prompt is ignored", what, max(lengths), max_len
+            "%s prompt of %d tokens was cut to %d; the end of the prompt is ignored",
+            what,
+            max(lengths),
+            max_len,
         )

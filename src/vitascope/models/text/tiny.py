@@ -156,7 +156,9 @@ def tiny_clip_tokenizer(folder: str | Path | None = None) -> transformers.PreTra
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-    return CLIPTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=77)
+    return CLIPTokenizer(
+        vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=77
+    )
 
 
 def tiny_llama_model(vocab_size: int, hidden: int = 32, layers: int = 4, seed: int = 0, pad_token_id=None):
