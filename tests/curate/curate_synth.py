@@ -149,3 +149,39 @@ def with_cuts(seeds: list[int], lengths: list[int]) -> tuple[np.ndarray, list[in
     """Shots of different textures back to back; returns the frames and the true cut frame indices."""
     shots = [pan_shot(s, n) for s, n in zip(seeds, lengths, strict=False)]
     return np.concatenate(shots), list(np.cumsum(lengths)[:-1])
+
+
+def sharp_after_blur(seed: int, n: int, blurred_frames: int) -> np.ndarray:
+    """A shot whose first frames are out of focus (a focus pull): the sharpest start lies after them."""
+    frames = pan_shot(seed, n)
+    frames[:blurred_frames] = blurred(frames[:blurred_frames], 4.0)
+    return frames
+
+
+# name -> (frames builder, reason expected in the manifest or None for a clean clip)
+DEFECTS = {
+    "clean": (lambda: pan_shot(5, 36), None),
+    "clean_copy": (lambda: pan_shot(5, 36), "duplicate"),  # same content as clean: one of the two is dropped
+    "blurred": (lambda: blurred(pan_shot(6, 36)), "blurry"),
+    "dark": (lambda: darkened(pan_shot(7, 36)), "underexposed"),
+    "static": (lambda: np.repeat(pan_shot(8, 1), 36, 0), "static"),
+    "letterboxed": (lambda: letterboxed(pan_shot(9, 36)), "letterbox_cropped"),
+    "subtitled": (lambda: subtitled(pan_shot(10, 36)), "subtitles_cropped"),
+    "watermarked": (lambda: watermarked(pan_shot(11, 36)), "watermark"),
+}
+
+
+def build_folder(root: Path) -> dict[str, str | None]:
+    """Write the defect clips, a three-shot video, a corrupt and a truncated file into root."""
+    root.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for name, (make, reason) in DEFECTS.items():
+        write(make(), root / f"{name}.mp4")
+        expected[f"{name}.mp4"] = reason
+    frames, _ = with_cuts([21, 22, 23], [30, 28, 32])
+    write(frames, root / "sub" / "three_shots.mp4")
+    (root / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    data = (root / "clean.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (root / "notes.txt").write_text("not a video; ignored")
+    return expected

@@ -1,7 +1,7 @@
 """Stage 4: optical-flow speed and the camera-motion class (the paper's 14 types) from a global motion model.
 
-For each sampled frame pair we compute dense Farneback flow (OpenCV) and fit one homography to it with
-RANSAC, in coordinates centred on the frame and scaled by half its longest side. The homography is read as
+For each sampled frame pair we track corners with pyramidal Lucas-Kanade flow (OpenCV) and fit one
+homography to the matches with RANSAC, in coordinates centred on the frame and scaled by half its longest side. The homography is read as
 six camera parameters, each in "displacement of the frame edge" units so they compare directly:
 
     tx, ty   translation                 pan left/right (x), pan up/down (y)
@@ -38,26 +38,30 @@ _CLASSES = (
 _SIGN = np.array([1, 1, 1, 1, 1, -1])  # py < 0 is tilt up, so flip it to make "positive class" uniform
 
 
-def dense_flow(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
-    """Farneback flow [H, W, 2] (pixels) between two uint8 grey frames."""
+def track(g0: np.ndarray, g1: np.ndarray, max_points: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse optical flow (Shi-Tomasi corners + pyramidal Lucas-Kanade): matched points [N, 2] in both frames.
+
+    Sparse LK stays exact for displacements of tens of pixels on small frames, where dense Farneback flow
+    underestimates them (measured: 5 px instead of 12 px at 160x96).
+    """
     import cv2
 
-    return cv2.calcOpticalFlowFarneback(g0, g1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+    p0 = cv2.goodFeaturesToTrack(g0, max_points, 0.01, 4, blockSize=5)
+    if p0 is None or len(p0) < 8:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    p1, status, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, None, winSize=(21, 21), maxLevel=3)
+    ok = status.ravel() == 1
+    return p0[ok, 0], p1[ok, 0]
 
 
-def fit_camera(flow: np.ndarray, step: int = 6) -> np.ndarray | None:
-    """Six camera parameters (PARAMS order) of the homography that best explains flow, or None."""
+def fit_camera(p0: np.ndarray, p1: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """Six camera parameters (PARAMS order) of the homography that best maps p0 to p1, or None."""
     import cv2
 
-    h, w = flow.shape[:2]
-    my, mx = max(2, h // 10), max(2, w // 10)  # Farneback is unreliable at the frame edge
-    ys, xs = np.mgrid[my : h - my : step, mx : w - mx : step]
-    p0 = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)  # [N, 2]
-    p1 = p0 + flow[ys.ravel(), xs.ravel()]
     if len(p0) < 8:
         return None
-    s = max(h, w) / 2.0
-    c = np.array([(w - 1) / 2.0, (h - 1) / 2.0], np.float32)
+    s = max(width, height) / 2.0
+    c = np.array([(width - 1) / 2.0, (height - 1) / 2.0], np.float32)
     hom, _ = cv2.findHomography((p0 - c) / s, (p1 - c) / s, cv2.RANSAC, 0.75 / s)
     if hom is None or abs(hom[2, 2]) < 1e-9:
         return None
@@ -90,9 +94,13 @@ def analyse_motion(gray: np.ndarray, fps: float, cfg: MotionConfig) -> dict[str,
     dt = gap / fps
     speeds, steps = [], []
     for i in starts:
-        flow = dense_flow(small[i], small[i + gap])
-        speeds.append(float(np.linalg.norm(flow, axis=2).mean()) / size[0] / dt)
-        cam = fit_camera(flow)
+        # speed from adjacent frames, camera from `gap` frames apart: more displacement per pair makes the
+        # small perspective terms measurable
+        p0, p1 = track(small[i], small[i + 1])
+        speeds.append(float(np.linalg.norm(p1 - p0, axis=1).mean()) / size[0] * fps if len(p0) else 0.0)
+        if gap > 1:
+            p0, p1 = track(small[i], small[i + gap])
+        cam = fit_camera(p0, p1, size[0], size[1])
         if cam is not None:
             steps.append(cam / dt)
     rates = np.array(steps) if steps else np.zeros((1, 6))  # [K, 6] per second
