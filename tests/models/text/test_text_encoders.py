@@ -114,3 +114,21 @@ def test_clear_errors_for_bad_folders(folders, tmp_path):
         LLMEncoder.from_folder(bare)
     with pytest.raises(ModelFolderError, match="tokenizer folder"):
         LLMEncoder.from_folder(bare, tokenizer_folder=tmp_path / "empty")
+
+
+def test_causal_lm_checkpoint_loads_as_base_model(tmp_path):
+    """Tencent's text_encoder/ is LLaVA's language model saved as LlamaForCausalLM (keys `model.*` +
+    `lm_head`); AutoModel must strip it to the LlamaModel and give the same states."""
+    from transformers import LlamaForCausalLM
+
+    tok = tiny_llama_tokenizer()
+    base = tiny_llama_model(len(tok), seed=4)
+    lm = LlamaForCausalLM(base.config)
+    lm.model.load_state_dict(base.state_dict())
+    lm.save_pretrained(tmp_path / "text_encoder")
+    tok.save_pretrained(tmp_path / "text_encoder")
+    loaded = LLMEncoder.from_folder(tmp_path / "text_encoder", max_length=8)
+    assert type(loaded.model).__name__ == "LlamaModel"
+    assert torch.equal(
+        loaded.encode(PROMPTS).states, LLMEncoder(base, tok, max_length=8).encode(PROMPTS).states
+    )

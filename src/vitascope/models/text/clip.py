@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from vitascope.errors import InvalidOptionError
 from vitascope.models.text.common import load_model, load_tokenizer, resolve_folders
 from vitascope.models.text.llm import _as_list, _warn_if_truncated
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 class CLIPEncoder:
     def __init__(self, model, tokenizer, max_length: int = 77):
         if not 2 <= max_length <= model.config.max_position_embeddings:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"CLIP max_length must be in [2, {model.config.max_position_embeddings}], got {max_length}"
             )
         self.model = model

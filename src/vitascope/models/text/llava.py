@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitascope.errors import InputFileError, InvalidOptionError
 from vitascope.models.text.common import (
     TextStates,
     load_model,
@@ -59,7 +60,7 @@ def expand_image_tokens(
     """
     counts = (ids == image_token_id).sum(dim=1)
     if not torch.all(counts == 1):
-        raise ValueError(
+        raise InvalidOptionError(
             f"each tokenized prompt must hold exactly one <image> token, found {counts.tolist()}; "
             "use an I2V template and keep '<image>' out of the prompt text"
         )
@@ -102,18 +103,20 @@ class LlavaI2VEncoder:
     ):
         self.template = get_template(template)
         if not self.template.is_i2v:
-            raise ValueError(
+            raise InvalidOptionError(
                 "LlavaI2VEncoder needs a template with an <image> slot, e.g. 'dit-llm-encode-video-i2v'"
             )
         if max_length <= _ASSISTANT_HEADER_TOKENS:
-            raise ValueError(f"max_length must be > {_ASSISTANT_HEADER_TOKENS}, got {max_length}")
+            raise InvalidOptionError(f"max_length must be > {_ASSISTANT_HEADER_TOKENS}, got {max_length}")
         n_layers = model.config.text_config.num_hidden_layers
         if not 0 <= hidden_state_skip_layer < n_layers:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}"
             )
         if image_embed_interleave < 1:
-            raise ValueError("image_embed_interleave must be >= 1 (4: token_replace, 2: latent_concat)")
+            raise InvalidOptionError(
+                "image_embed_interleave must be >= 1 (4: token_replace, 2: latent_concat)"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.image_processor = image_processor
@@ -200,7 +203,10 @@ class LlavaI2VEncoder:
         ids, text_mask = batch["input_ids"], batch["attention_mask"]
         # 2. expand <image> to N tokens and run LLaVA: [B, S0 + N - 1, D]
         x_ids, x_mask, x_pos = expand_image_tokens(ids, self.image_token_id, self.n_image, self.pad_token_id)
-        out = self.model(
+        # The inner LlavaModel gives the same hidden states as the full model without the LM head's
+        # [B, S0 + N - 1, vocab] logits (240 MB in fp16 for the real model).
+        core = getattr(self.model, "model", self.model)
+        out = core(
             input_ids=x_ids.to(self.device),
             attention_mask=x_mask.to(self.device),
             position_ids=x_pos.to(self.device),
@@ -233,10 +239,10 @@ def _as_image_list(images, batch: int) -> list:
     if len(images) == 1 and batch > 1:
         images = images * batch
     if len(images) != batch:
-        raise ValueError(
+        raise InvalidOptionError(
             f"got {len(images)} images for {batch} prompts; pass one image per prompt (or one for all)"
         )
     for im in images:
         if isinstance(im, np.ndarray) and (im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] != 3):
-            raise ValueError(f"images must be uint8 [H, W, 3] arrays, got {im.dtype} {im.shape}")
+            raise InputFileError(f"images must be uint8 [H, W, 3] arrays, got {im.dtype} {im.shape}")
     return images

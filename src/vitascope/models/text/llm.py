@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from vitascope.errors import InvalidOptionError
 from vitascope.models.text.common import TextStates, load_model, load_tokenizer, resolve_folders
 from vitascope.models.text.templates import PromptTemplate, get_template
 
@@ -63,17 +64,17 @@ class LLMEncoder:
         hidden_state_skip_layer: int = 2,
     ):
         if max_length < 1:
-            raise ValueError(f"max_length must be >= 1, got {max_length}")
+            raise InvalidOptionError(f"max_length must be >= 1, got {max_length}")
         n_layers = model.config.num_hidden_layers
         if not 0 <= hidden_state_skip_layer < n_layers:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"hidden_state_skip_layer must be in [0, {n_layers}), got {hidden_state_skip_layer}"
             )
         self.model = model
         self.tokenizer = tokenizer
         self.template = get_template(template)
         if self.template.is_i2v:
-            raise ValueError("template with an <image> slot needs LlavaI2VEncoder, not LLMEncoder")
+            raise InvalidOptionError("template with an <image> slot needs LlavaI2VEncoder, not LLMEncoder")
         self.max_length = max_length
         self.hidden_state_skip_layer = hidden_state_skip_layer
         self.crop_start = resolve_crop_start(tokenizer, self.template)
@@ -131,7 +132,7 @@ def _as_list(prompts) -> list[str]:
         return [prompts]
     prompts = list(prompts)
     if not prompts or not all(isinstance(p, str) for p in prompts):
-        raise ValueError("prompts must be a non-empty list of strings")
+        raise InvalidOptionError("prompts must be a non-empty list of strings")
     return prompts
 
 
