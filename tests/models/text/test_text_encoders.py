@@ -88,6 +88,10 @@ def test_from_folder_both_layouts_give_the_same_states(folders, layout):
     assert torch.equal(llm.encode(PROMPTS).states, ref_llm.encode(PROMPTS).states)
     pooled = clip.encode(PROMPTS)
     assert pooled.shape == (2, 32) and clip.dim == 32
+    both = llm.encode(PROMPTS).with_pooled(pooled).to(dtype=torch.float64)
+    assert both.pooled.dtype == torch.float64 and both.mask.dtype == torch.int64
+    with pytest.raises(ValueError, match="pooled"):
+        llm.encode(PROMPTS).with_pooled(pooled[:1])
     # the checkpoint root works too
     assert torch.equal(
         LLMEncoder.from_folder(root, max_length=16).encode(PROMPTS).states, llm.encode(PROMPTS).states

@@ -49,6 +49,10 @@ class TextStates:
                 f"TextStates.pooled must be [B, D2] with B={self.states.shape[0]}, got {tuple(self.pooled.shape)}"
             )
 
+    def with_pooled(self, pooled: torch.Tensor) -> TextStates:
+        """The same states with the CLIP pooled vector attached (`CLIPEncoder.encode` output)."""
+        return TextStates(self.states, self.mask, pooled)
+
     def to(self, device=None, dtype=None) -> TextStates:
         """Move to a device; `dtype` converts the float tensors only (the mask stays int64)."""
         pooled = None if self.pooled is None else self.pooled.to(device=device, dtype=dtype)
