@@ -70,7 +70,13 @@ def _background_tones(video: np.ndarray, name: str | None) -> tuple[str, np.ndar
     border = np.concatenate([f[:, :2].reshape(-1, 3), f[:, -2:].reshape(-1, 3), f[:, :, :2].reshape(-1, 3), f[:, :, -2:].reshape(-1, 3)])
     best, best_score = "unknown", np.inf
     for bg, tones in world.BACKGROUNDS.items():
-        d = _background_at(border, np.array(tones, dtype=np.float32))[1]
+        tones = np.array(tones, dtype=np.float32)
+        if len(tones) == 2:
+            # a two-tone backdrop must show both tones, or a tinted plain one could pass for it
+            share = (np.linalg.norm(border - tones[1], axis=-1) < np.linalg.norm(border - tones[0], axis=-1)).mean()
+            if not 0.05 <= share <= 0.95:
+                continue
+        d = _background_at(border, tones)[1]
         score = float(np.minimum(d, 100.0).mean())  # clipped: an object touching the border must not decide
         if score < best_score:
             best, best_score = bg, score
@@ -233,7 +239,8 @@ def analyze(video, background: str | None = None) -> Analysis:
     for i in range(t):
         comps, dist = _components(video[i], tones, i in shape_frames)
         per_frame.append(comps)
-        near = cv2.dilate((dist > FG_DISTANCE / 2).astype(np.uint8), np.ones((5, 5), np.uint8))
+        # the camera is measured on background only: drop the foreground and a 3-pixel halo (blur)
+        near = cv2.dilate((dist > FG_DISTANCE).astype(np.uint8), np.ones((7, 7), np.uint8))
         valid[i] = near == 0
     gray = video.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     cam = estimate_camera(gray, valid)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-MIN_TEXTURE = 4.0  # mean squared gradient (grey levels^2 / px^2) below which the background is flat
+MIN_TEXTURE = 12.0  # mean squared gradient (grey levels^2 / px^2) below which the background is flat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,12 +38,13 @@ def _blur(gray: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in gray])
 
 
-def _best_shift(prev, cur, valid, radius: int) -> tuple[int, int]:
-    """Integer (dx, dy) minimising the mean squared difference cur(p + d) - prev(p) on valid pixels."""
+def _best_shift(prev, cur, valid, radius: int, around=(0, 0)) -> tuple[int, int]:
+    """Integer (dx, dy) within `radius` of `around` minimising the mean squared difference
+    cur(p + d) - prev(p) on valid pixels."""
     h, w = prev.shape
     best, best_err = (0, 0), np.inf
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
+    for dy in range(around[1] - radius, around[1] + radius + 1):
+        for dx in range(around[0] - radius, around[0] + radius + 1):
             ys, xs = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
             ys2, xs2 = slice(ys.start + dy, ys.stop + dy), slice(xs.start + dx, xs.stop + dx)
             m = valid[ys, xs]
@@ -101,7 +102,11 @@ def estimate_camera(gray: np.ndarray, valid: np.ndarray) -> CameraTrack:
     shift, zoom = [np.zeros(2)], [1.0]
     for i in range(1, t):
         ok = valid[i - 1] & valid[i] & edge
-        dx, dy = _best_shift(blurred[i - 1], blurred[i], ok, radius)
+        # The first pair searches the whole range; later ones search near the last step (smooth cameras).
+        if i == 1:
+            dx, dy = _best_shift(blurred[0], blurred[1], ok, radius)
+        else:
+            dx, dy = _best_shift(blurred[i - 1], blurred[i], ok, 2, (round(s_step[0]), round(s_step[1])))
         theta = _refine(blurred[i - 1], blurred[i], ok, np.array([0.0, dx, dy]), centre)
         # cur(W(p)) ~= prev(p): the content at p in frame i-1 sits at W(p) in frame i.
         z_step, s_step = 1.0 + theta[0], np.array([theta[1], theta[2]])

@@ -48,10 +48,13 @@ class SyntheticVideoDataset:
     def __len__(self) -> int:
         return self.n
 
-    def spec(self, index: int) -> SceneSpec:
+    def _index(self, index: int) -> int:
         if not -self.n <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} samples")
-        index %= self.n
+        return index % self.n
+
+    def spec(self, index: int) -> SceneSpec:
+        index = self._index(index)
         scene_seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
         is_image = np.random.default_rng([self.seed, index, 1]).random() < self.image_ratio
         constraints = dict(self.constraints)
@@ -62,6 +65,7 @@ class SyntheticVideoDataset:
         return sample_scene(scene_seed, frames, self.height, self.width, self.n_objects, **constraints)
 
     def __getitem__(self, index: int) -> dict:
+        index = self._index(index)
         spec = self.spec(index)
         structured = structured_caption(spec)
         return {

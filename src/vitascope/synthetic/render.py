@@ -47,6 +47,12 @@ def shape_sdf(shape: str, dx: np.ndarray, dy: np.ndarray, radius) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}")
 
 
+def _hash(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A deterministic pseudo-random value in [0, 1) per integer pair (the usual sine-fract hash)."""
+    v = np.sin(a.astype(np.float64) * 12.9898 + b.astype(np.float64) * 78.233) * 43758.5453
+    return v - np.floor(v)
+
+
 def _background(spec: SceneSpec, wx: np.ndarray, wy: np.ndarray, zoom: np.ndarray) -> np.ndarray:
     """Background colour [T, H, W, 3] at world coordinates wx, wy [T, H, W]; zoom [T, 1, 1] converts world
     distances to pixels for the anti-aliasing."""
@@ -65,9 +71,14 @@ def _background(spec: SceneSpec, wx: np.ndarray, wy: np.ndarray, zoom: np.ndarra
 
         ax, ay = axis(wx), axis(wy)
         mix = ax * (1.0 - ay) + (1.0 - ax) * ay  # soft XOR of the two stripe patterns
-    else:  # dotted: a dot of radius tile/4 at the centre of every tile
-        gx = wx - (np.floor(wx / tile) + 0.5) * tile
-        gy = wy - (np.floor(wy / tile) + 0.5) * tile
+    else:
+        # dotted: a dot of radius tile/4 in every tile, jittered by a hash of the tile index so the pattern
+        # is not periodic (a periodic one makes a half-period pan ambiguous, for the analyzer and the eye)
+        ix, iy = np.floor(wx / tile), np.floor(wy / tile)
+        jx = _hash(ix, iy) - 0.5
+        jy = _hash(iy + 17.0, ix - 31.0) - 0.5
+        gx = wx - (ix + 0.5 + 0.4 * jx) * tile
+        gy = wy - (iy + 0.5 + 0.4 * jy) * tile
         mix = _coverage((np.sqrt(gx * gx + gy * gy) - tile / 4.0) * zoom)
     mix = mix.astype(np.float32)[..., None]
     return tones[0] * (1.0 - mix) + tones[1] * mix
