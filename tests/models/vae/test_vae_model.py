@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-from _helpers import reseed_parameters
 
+from _helpers import reseed_parameters
 from vitascope.errors import InvalidOptionError
 from vitascope.models.vae import CausalVAE3D, TilingConfig, VAEConfig
 from vitascope.models.vae.layers import CausalConv3d, frame_causal_attention
@@ -131,7 +131,9 @@ def test_tiling_is_exact_where_tiles_see_what_the_whole_sees(vae):
     g = torch.Generator().manual_seed(3)
     uniform = (torch.rand(1, 3, 17, 1, 1, generator=g) * 2 - 1).expand(-1, -1, -1, 48, 40).contiguous()
     still = (torch.rand(1, 3, 1, 48, 40, generator=g) * 2 - 1).expand(-1, -1, 17, -1, -1).contiguous()
-    small = dict(tile_height=16, tile_width=16, stride_height=8, stride_width=8, tile_frames=8, stride_frames=4)
+    small = dict(
+        tile_height=16, tile_width=16, stride_height=8, stride_width=8, tile_frames=8, stride_frames=4
+    )
     for x, kind in ((uniform, dict(temporal=False)), (still, dict(spatial=False))):
         with torch.no_grad():
             z, d = vae.encode(x), vae.decode(vae.encode(x))

@@ -3,9 +3,9 @@ memory flat as the number of frames grows."""
 
 import pytest
 import torch
-from _helpers import reseed_parameters
 from vae_memory import peak_bytes
 
+from _helpers import reseed_parameters
 from vitascope.errors import InvalidOptionError
 from vitascope.models.vae import CausalVAE3D, VAEConfig
 

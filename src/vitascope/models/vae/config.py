@@ -44,9 +44,13 @@ class VAEConfig:
         object.__setattr__(self, "block_out_channels", tuple(int(c) for c in self.block_out_channels))
         n = len(self.block_out_channels)
         if self.act_fn not in ("silu", "swish"):
-            raise InvalidOptionError(f"VAE act_fn must be 'silu' (the only one HunyuanVideo uses), got {self.act_fn!r}")
+            raise InvalidOptionError(
+                f"VAE act_fn must be 'silu' (the only one HunyuanVideo uses), got {self.act_fn!r}"
+            )
         if n < 3:
-            raise InvalidOptionError(f"block_out_channels needs at least 3 blocks for 4x time compression, got {n}")
+            raise InvalidOptionError(
+                f"block_out_channels needs at least 3 blocks for 4x time compression, got {n}"
+            )
         for name in ("in_channels", "out_channels", "latent_channels", "layers_per_block", "norm_num_groups"):
             if int(getattr(self, name)) < 1:
                 raise InvalidOptionError(f"VAE {name} must be >= 1, got {getattr(self, name)}")
@@ -124,7 +128,9 @@ class VAEConfig:
                 _check_block_types(key, value)
             elif key.startswith("_") or key in _BOOKKEEPING:
                 if key == "shift_factor" and value not in (None, 0, 0.0):
-                    log.warning("VAE config has shift_factor=%s; HunyuanVideo 1.0 uses none, ignoring it", value)
+                    log.warning(
+                        "VAE config has shift_factor=%s; HunyuanVideo 1.0 uses none, ignoring it", value
+                    )
             else:
                 log.warning("ignoring unknown VAE config key %r", key)
         if "block_out_channels" in kwargs:
@@ -132,7 +138,9 @@ class VAEConfig:
         n_blocks = len(kwargs.get("block_out_channels", cls.block_out_channels))
         for key in ("down_block_types", "up_block_types"):
             if key in d and len(d[key]) != n_blocks:
-                raise InvalidOptionError(f"VAE config: {key} has {len(d[key])} entries but there are {n_blocks} blocks")
+                raise InvalidOptionError(
+                    f"VAE config: {key} has {len(d[key])} entries but there are {n_blocks} blocks"
+                )
         return cls(**kwargs)
 
 

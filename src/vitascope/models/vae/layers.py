@@ -50,7 +50,9 @@ class ResnetBlock3D(nn.Module):
         self.conv1 = CausalConv3d(in_channels, out_channels, 3)
         self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
         self.conv2 = CausalConv3d(out_channels, out_channels, 3)
-        self.conv_shortcut = CausalConv3d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.conv_shortcut = (
+            CausalConv3d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
@@ -147,7 +149,9 @@ class DownBlock3D(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_layers: int, groups: int, stride):
         super().__init__()
         chans = [in_channels] + [out_channels] * num_layers
-        self.resnets = nn.ModuleList([ResnetBlock3D(chans[i], chans[i + 1], groups) for i in range(num_layers)])
+        self.resnets = nn.ModuleList(
+            [ResnetBlock3D(chans[i], chans[i + 1], groups) for i in range(num_layers)]
+        )
         has_down = stride != (1, 1, 1)
         self.downsamplers = nn.ModuleList([Downsample3D(out_channels, stride)]) if has_down else None
 
@@ -163,7 +167,9 @@ class UpBlock3D(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_layers: int, groups: int, factor):
         super().__init__()
         chans = [in_channels] + [out_channels] * num_layers
-        self.resnets = nn.ModuleList([ResnetBlock3D(chans[i], chans[i + 1], groups) for i in range(num_layers)])
+        self.resnets = nn.ModuleList(
+            [ResnetBlock3D(chans[i], chans[i + 1], groups) for i in range(num_layers)]
+        )
         has_up = factor != (1, 1, 1)
         self.upsamplers = nn.ModuleList([Upsample3D(out_channels, factor)]) if has_up else None
 

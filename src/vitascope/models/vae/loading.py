@@ -35,7 +35,9 @@ WEIGHT_FILES = (
 _SHOWN = 5  # keys listed per category in error messages
 
 
-def load_vae(folder_or_file: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32) -> CausalVAE3D:
+def load_vae(
+    folder_or_file: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32
+) -> CausalVAE3D:
     """Build a `CausalVAE3D` from a model folder, its `vae/` subfolder, or a weights file next to config.json."""
     config_path, weights_path = _locate(Path(folder_or_file))
     config = VAEConfig.from_json_dict(json.loads(config_path.read_text()))
@@ -112,7 +114,9 @@ def _locate(path: Path) -> tuple[Path, Path]:
     if path.is_file():
         config = path.parent / "config.json"
         if not config.is_file():
-            raise ModelFolderError(f"{path}: no config.json next to the weights; put the VAE's config.json there")
+            raise ModelFolderError(
+                f"{path}: no config.json next to the weights; put the VAE's config.json there"
+            )
         return config, path
     if not path.is_dir():
         raise ModelFolderError(f"{path}: no such VAE folder or weights file")

@@ -175,4 +175,6 @@ class CausalVAE3D(nn.Module):
     def _check_latent(self, z: torch.Tensor) -> None:
         c = self.config.latent_channels
         if z.ndim != 5 or z.shape[1] != c:
-            raise InvalidOptionError(f"VAE decode expects latents [B, {c}, T, h, w], got shape {tuple(z.shape)}")
+            raise InvalidOptionError(
+                f"VAE decode expects latents [B, {c}, T, h, w], got shape {tuple(z.shape)}"
+            )

@@ -27,7 +27,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vitascope.errors import InvalidOptionError
-from vitascope.models.vae.layers import CausalConv3d, MidAttention, MidBlock3D, ResnetBlock3D, frame_causal_attention
+from vitascope.models.vae.layers import (
+    CausalConv3d,
+    MidAttention,
+    MidBlock3D,
+    ResnetBlock3D,
+    frame_causal_attention,
+)
 
 if TYPE_CHECKING:
     from vitascope.models.vae.model import CausalVAE3D
@@ -73,7 +79,7 @@ def _passes(vae, chunks, exact: bool) -> Iterator[torch.Tensor]:
                 _decode_chunk(vae, state, chunk, with_output=False)
             except _ChunkStopped:
                 state.starts_video = False
-        (norm, (count, mean, m2)), = state.moments.items()
+        ((norm, (count, mean, m2)),) = state.moments.items()
         resolved[norm] = (mean, m2 / count)
     state = _StreamState(resolved, exact=False)
     for chunk in chunks:
@@ -138,7 +144,11 @@ def _merge_moments(state, norm, n: int, mean: torch.Tensor, var: torch.Tensor) -
     count, run_mean, m2 = state.moments[norm]
     total = count + n
     delta = mean - run_mean
-    state.moments[norm] = [total, run_mean + delta * (n / total), m2 + var * n + delta**2 * (count * n / total)]
+    state.moments[norm] = [
+        total,
+        run_mean + delta * (n / total),
+        m2 + var * n + delta**2 * (count * n / total),
+    ]
 
 
 def _resnet(state: _StreamState, block: ResnetBlock3D, x: torch.Tensor) -> torch.Tensor:
