@@ -1,0 +1,99 @@
+"""The web UI in a real browser: Playwright drives Debian's Chromium against a real server."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve_helpers import TOKEN, start  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (`make test` installs it: apt-get install chromium)",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start(tmp_path_factory.mktemp("serve-ui"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def test_login_then_text_to_video_shows_the_video(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/")
+    expect(page).to_have_url(server.url + "/login?next=/")  # no token yet: the login form
+    page.fill("input[name=token]", "not-the-token")
+    page.click("button[type=submit]")
+    expect(page.locator("body")).to_contain_text("Wrong token")
+    page.fill("input[name=token]", TOKEN)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(server.url + "/ui/")
+
+    expect(page.locator("#t2v-height input")).to_have_value("32")  # the model's defaults arrived
+    page.locator("#t2v-prompt textarea").fill("a red ball on a blue floor")
+    page.locator("#t2v-steps input").fill("3")
+    page.click("#t2v-generate")
+    video = page.locator("#t2v-video video")
+    expect(video).to_be_visible(timeout=90_000)
+    assert ".mp4" in video.get_attribute("src")
+    expect(page.locator("#t2v-status")).to_contain_text("succeeded")
+    # the past-jobs gallery picked it up
+    expect(page.locator("#gallery video").first).to_be_attached()
+
+    # the browser's job went through the same queue the API serves
+    with server.client() as c:
+        jobs = c.get("/v1/jobs").json()["jobs"]
+    mine = [j for j in jobs if j["prompt"] == "a red ball on a blue floor"]
+    assert len(mine) == 1 and mine[0]["state"] == "succeeded"
+    assert mine[0]["progress"] == {"step": 3, "total": 3}
+    assert (server.data / "outputs" / f"{mine[0]['id']}.mp4").exists()
+
+
+def test_a_bad_setting_shows_the_reason(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/ui/")
+    expect(page.locator("#t2v-height input")).to_have_value("32")
+    page.locator("#t2v-prompt textarea").fill("too tall")
+    page.locator("#t2v-height input").fill("40")
+    page.click("#t2v-generate")
+    expect(page.get_by_text("height must be a positive multiple of 16").first).to_be_visible()
+
+
+def test_image_to_video_tab(server, page, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    picture = tmp_path / "first.png"
+    Image.new("RGB", (48, 32), (30, 160, 90)).save(picture)
+    page.goto(server.url + "/ui/")
+    page.get_by_role("tab", name="Image to video").click()
+    page.locator("#i2v-image input[type=file]").set_input_files(str(picture))
+    page.locator("#i2v-prompt textarea").fill("the green field sways")
+    page.locator("#i2v-steps input").fill("2")
+    page.click("#i2v-generate")
+    expect(page.locator("#i2v-video video")).to_be_visible(timeout=90_000)
+    with server.client() as c:
+        jobs = c.get("/v1/jobs", params={"state": "succeeded"}).json()["jobs"]
+    assert any(j["task"] == "i2v" and j["prompt"] == "the green field sways" for j in jobs)
