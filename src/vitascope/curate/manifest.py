@@ -62,8 +62,12 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(to_jsonable(obj), sort_keys=True))
+def write_json(path: Path, obj: Any) -> Any:
+    """Write obj as JSON (key order kept: captions follow the schema order) and return what a reader gets
+    back, so a fresh result and one resumed from disk are the same object."""
+    text = json.dumps(to_jsonable(obj))
+    atomic_write_text(path, text)
+    return json.loads(text)
 
 
 def read_json(path: Path) -> Any | None:

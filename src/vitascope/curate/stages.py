@@ -61,8 +61,7 @@ def process_source(input_dir: str, rel: str, out: str, cfg: CurateConfig) -> dic
         log.warning("cannot read %s: %s", rel, e)
         result = {"source": rel, "status": "failed", "error": f"{type(e).__name__}: {e}"}
     result["seconds"] = time.perf_counter() - t0
-    write_json(path, result)
-    return result
+    return write_json(path, result)
 
 
 @functools.lru_cache(maxsize=2)
@@ -94,8 +93,7 @@ def process_clip(input_dir: str, clip: dict[str, Any], out: str, cfg: CurateConf
             rec["rejects"].append("error")
             rec["error"] = f"{type(e).__name__}: {e}"
     rec["seconds"] = time.perf_counter() - t0
-    write_json(path, rec)
-    return rec
+    return write_json(path, rec)
 
 
 def _analyse(path: Path, rec: dict[str, Any], cfg: CurateConfig, timings: dict[str, float]) -> None:
