@@ -7,6 +7,7 @@ and divide before decoding.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import torch
@@ -89,7 +90,7 @@ class CausalVAE3D(nn.Module):
         Pass a `TilingConfig` or its fields as keywords, e.g. `enable_tiling(tile_height=128, stride_height=96)`.
         """
         base = tiling or TilingConfig()
-        self.tiling = TilingConfig(**{**base.__dict__, **overrides}) if overrides else base
+        self.tiling = dataclasses.replace(base, **overrides)
 
     def disable_tiling(self) -> None:
         self.tiling = None
