@@ -22,8 +22,17 @@ ROWS = [
     dict(seed=2, colour="yellow", shape="triangle", motion="moving up", background="blue"),
     dict(seed=3, colour="green", shape="square", motion="moving left", background="white"),
     dict(seed=4, colour="white", shape="circle", motion="moving down", background="gray"),
-    dict(seed=5, colour="blue", shape="triangle", motion="staying still", background="checkered", camera="panning right"),
-    dict(seed=6, colour="red", shape="square", motion="moving right", background="dotted", camera="zooming in"),
+    dict(
+        seed=5,
+        colour="blue",
+        shape="triangle",
+        motion="staying still",
+        background="checkered",
+        camera="panning right",
+    ),
+    dict(
+        seed=6, colour="red", shape="square", motion="moving right", background="dotted", camera="zooming in"
+    ),
     dict(seed=7, n_objects=2, background="checkered", camera="zooming out"),
     dict(seed=8, n_objects=2, background="black", camera="static"),
 ]
@@ -36,7 +45,9 @@ def contact_sheet(frames_shown=(0, 4, 8, 12, 16), scale: int = 2) -> Image.Image
         seed = row.pop("seed")
         spec = sample_scene(seed, frames=17, height=64, width=64, **row)
         video = render(spec)
-        strip = np.concatenate([np.pad(video[i], ((2, 2), (2, 2), (0, 0)), constant_values=200) for i in frames_shown], 1)
+        strip = np.concatenate(
+            [np.pad(video[i], ((2, 2), (2, 2), (0, 0)), constant_values=200) for i in frames_shown], 1
+        )
         tiles.append(strip.repeat(scale, 0).repeat(scale, 1))
         captions.append(canonical_caption(spec))
     text_h = 16
@@ -44,7 +55,7 @@ def contact_sheet(frames_shown=(0, 4, 8, 12, 16), scale: int = 2) -> Image.Image
     sheet = Image.new("RGB", (width, sum(t.shape[0] + text_h for t in tiles)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     y = 0
-    for tile, caption in zip(tiles, captions):
+    for tile, caption in zip(tiles, captions, strict=False):
         sheet.paste(Image.fromarray(tile), (0, y))
         draw.text((4, y + tile.shape[0] + 2), caption, fill=(0, 0, 0))
         y += tile.shape[0] + text_h

@@ -22,7 +22,9 @@ from vitascope.synthetic import (
 
 
 def test_canonical_form_of_a_static_single_object_scene():
-    spec = sample_scene(0, colour="red", shape="circle", motion="moving right", background="black", n_objects=1)
+    spec = sample_scene(
+        0, colour="red", shape="circle", motion="moving right", background="black", n_objects=1
+    )
     assert canonical_caption(spec) == "a red circle moving right on a black background"
 
 
@@ -36,7 +38,9 @@ def test_captions_parse_back_to_the_scene(seed):
     spec = sample_scene(seed)
     parsed = parse_canonical(canonical_caption(spec))
     assert parsed["background"] == spec.background and parsed["camera"] == spec.camera
-    assert parsed["objects"] == [{"colour": o.colour, "shape": o.shape, "motion": o.motion} for o in spec.objects]
+    assert parsed["objects"] == [
+        {"colour": o.colour, "shape": o.shape, "motion": o.motion} for o in spec.objects
+    ]
     first = spec.objects[0]
     assert (parsed["colour"], parsed["shape"], parsed["motion"]) == (first.colour, first.shape, first.motion)
 
@@ -48,7 +52,12 @@ def test_every_vocabulary_word_parses():
                 for background in BACKGROUNDS:
                     prompt = f"A {colour} {shape} {motion} on a {background} background."
                     got = parse_canonical(prompt)
-                    assert (got["colour"], got["shape"], got["motion"], got["background"]) == (colour, shape, motion, background)
+                    assert (got["colour"], got["shape"], got["motion"], got["background"]) == (
+                        colour,
+                        shape,
+                        motion,
+                        background,
+                    )
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,9 @@ def test_image_ratio_mixes_single_images_in():
 
 
 def test_constraints_and_validation():
-    ds = SyntheticVideoDataset(n=10, seed=1, n_objects=1, constraints={"background": "black", "motion": "moving right"})
+    ds = SyntheticVideoDataset(
+        n=10, seed=1, n_objects=1, constraints={"background": "black", "motion": "moving right"}
+    )
     for sample in ds:
         assert sample["caption"].endswith("moving right on a black background")
     with pytest.raises(InvalidOptionError, match="image_ratio"):
@@ -51,6 +53,8 @@ def test_constraints_and_validation():
 def test_torch_dataloader_accepts_it():
     torch = pytest.importorskip("torch")
     ds = SyntheticVideoDataset(n=4, seed=0, frames=5, height=16, width=16, n_objects=1)
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=lambda b: torch.stack([torch.from_numpy(s["video"]) for s in b]))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=2, collate_fn=lambda b: torch.stack([torch.from_numpy(s["video"]) for s in b])
+    )
     batches = list(loader)
     assert [tuple(b.shape) for b in batches] == [(2, 5, 16, 16, 3)] * 2

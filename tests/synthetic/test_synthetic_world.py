@@ -120,7 +120,13 @@ def test_rendered_objects_follow_their_ground_truth(seed):
         dx += {"panning left": -0.25, "panning right": 0.25}.get(spec.camera, 0.0) * 64  # undo the pan
         if spec.camera in ("zooming in", "zooming out"):
             continue  # zoom moves points away from the centre; the world-frame check below covers it
-        expected = {"moving left": (-1, 0), "moving right": (1, 0), "moving up": (0, -1), "moving down": (0, 1), "staying still": (0, 0)}[obj.motion]
+        expected = {
+            "moving left": (-1, 0),
+            "moving right": (1, 0),
+            "moving up": (0, -1),
+            "moving down": (0, 1),
+            "staying still": (0, 0),
+        }[obj.motion]
         assert np.allclose([dx / 64, dy / 64], np.array(expected) * 0.42, atol=1e-6)
 
 
@@ -140,7 +146,9 @@ def test_camera_moves_the_background_the_right_way():
     assert np.abs(v[1, :, :-1] - v[0, :, 1:]).max() < 1.0
 
 
-@pytest.mark.parametrize("frames,height,width", [(1, 64, 64), (5, 37, 101), (9, 63, 47), (33, 16, 24), (17, 128, 72)])
+@pytest.mark.parametrize(
+    "frames,height,width", [(1, 64, 64), (5, 37, 101), (9, 63, 47), (33, 16, 24), (17, 128, 72)]
+)
 def test_any_4k_plus_1_frames_and_any_size(frames, height, width):
     spec = sample_scene(11, frames=frames, height=height, width=width)
     video = render(spec)
@@ -152,7 +160,9 @@ def test_any_4k_plus_1_frames_and_any_size(frames, height, width):
 
 
 def test_rendering_is_fast():
-    spec = sample_scene(0, frames=17, height=64, width=64, n_objects=2, background="checkered", camera="zooming in")
+    spec = sample_scene(
+        0, frames=17, height=64, width=64, n_objects=2, background="checkered", camera="zooming in"
+    )
     render(spec)
     start = time.perf_counter()
     for _ in range(10):

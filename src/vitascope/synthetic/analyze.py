@@ -63,17 +63,28 @@ def _as_video(video) -> np.ndarray:
 def _background_tones(video: np.ndarray, name: str | None) -> tuple[str, np.ndarray]:
     if name is not None:
         if name not in world.BACKGROUNDS:
-            raise InvalidOptionError(f"unknown background {name!r}; choose one of: {', '.join(world.BACKGROUNDS)}")
+            raise InvalidOptionError(
+                f"unknown background {name!r}; choose one of: {', '.join(world.BACKGROUNDS)}"
+            )
         return name, np.array(world.BACKGROUNDS[name], dtype=np.float32)
     step = max(1, len(video) // 8)
     f = video[::step].astype(np.float32)
-    border = np.concatenate([f[:, :2].reshape(-1, 3), f[:, -2:].reshape(-1, 3), f[:, :, :2].reshape(-1, 3), f[:, :, -2:].reshape(-1, 3)])
+    border = np.concatenate(
+        [
+            f[:, :2].reshape(-1, 3),
+            f[:, -2:].reshape(-1, 3),
+            f[:, :, :2].reshape(-1, 3),
+            f[:, :, -2:].reshape(-1, 3),
+        ]
+    )
     best, best_score = "unknown", np.inf
     for bg, tones in world.BACKGROUNDS.items():
         tones = np.array(tones, dtype=np.float32)
         if len(tones) == 2:
             # a two-tone backdrop must show both tones, or a tinted plain one could pass for it
-            share = (np.linalg.norm(border - tones[1], axis=-1) < np.linalg.norm(border - tones[0], axis=-1)).mean()
+            share = (
+                np.linalg.norm(border - tones[1], axis=-1) < np.linalg.norm(border - tones[0], axis=-1)
+            ).mean()
             if not 0.05 <= share <= 0.95:
                 continue
         d = _background_at(border, tones)[1]
@@ -191,7 +202,11 @@ def _track(per_frame: list[list[dict]], scale: float) -> list[dict]:
             if prev is not None:  # constant-velocity prediction
                 k = (t - t1) / max(1, t1 - prev[0])
                 px, py = px + k * (last["x"] - prev[1]["x"]), py + k * (last["y"] - prev[1]["y"])
-            cost = [math.hypot(comps[i]["x"] - px, comps[i]["y"] - py) + (0 if comps[i]["colour"] == last["colour"] else scale) for i in free]
+            cost = [
+                math.hypot(comps[i]["x"] - px, comps[i]["y"] - py)
+                + (0 if comps[i]["colour"] == last["colour"] else scale)
+                for i in free
+            ]
             j = int(np.argmin(cost))
             if cost[j] < 0.5 * scale + scale * (comps[free[j]]["colour"] != last["colour"]):
                 tr["obs"].append((t, comps[free.pop(j)]))

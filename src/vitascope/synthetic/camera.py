@@ -100,6 +100,7 @@ def estimate_camera(gray: np.ndarray, valid: np.ndarray) -> CameraTrack:
     centre = ((w - 1) / 2.0, (h - 1) / 2.0)  # in pixel-index coordinates, same centre as the world's
     radius = max(1, int(round(0.1 * min(h, w))))
     shift, zoom = [np.zeros(2)], [1.0]
+    s_step = np.zeros(2)
     for i in range(1, t):
         ok = valid[i - 1] & valid[i] & edge
         # The first pair searches the whole range; later ones search near the last step (smooth cameras).

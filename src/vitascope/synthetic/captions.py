@@ -91,7 +91,11 @@ def structured_caption(spec: SceneSpec) -> dict:
     tags = ["synthetic", spec.background + " background", spec.camera + " camera"]
     for obj in spec.objects:
         tags += [obj.colour, obj.shape, obj.motion]
-    tags += ["source: vitascope.synthetic", f"frames: {spec.frames}", f"resolution: {spec.width}x{spec.height}"]
+    tags += [
+        "source: vitascope.synthetic",
+        f"frames: {spec.frames}",
+        f"resolution: {spec.width}x{spec.height}",
+    ]
     return {
         "short_description": short[0].upper() + short[1:] + ".",
         "dense_description": " ".join(sentences) + f" The background is {spec.background}. {camera}",
@@ -171,5 +175,7 @@ def parse_canonical(prompt: str) -> dict:
             f"unknown background {background!r} in {prompt!r}; choose one of: {', '.join(BACKGROUNDS)}"
         )
     if camera not in CAMERAS:
-        raise InvalidOptionError(f"unknown camera move {camera!r} in {prompt!r}; choose one of: {', '.join(CAMERAS)}")
+        raise InvalidOptionError(
+            f"unknown camera move {camera!r} in {prompt!r}; choose one of: {', '.join(CAMERAS)}"
+        )
     return {**objects[0], "background": background, "camera": camera, "objects": objects}

@@ -43,7 +43,9 @@ class SyntheticVideoDataset:
         if isinstance(self.constraints, dict):  # accept a dict for convenience, store it hashable
             object.__setattr__(self, "constraints", tuple(sorted(self.constraints.items())))
         # Fail now rather than at sample 1000: the sizes and constraints must give a valid scene.
-        sample_scene(self.seed, self.frames, self.height, self.width, self.n_objects, **dict(self.constraints))
+        sample_scene(
+            self.seed, self.frames, self.height, self.width, self.n_objects, **dict(self.constraints)
+        )
 
     def __len__(self) -> int:
         return self.n

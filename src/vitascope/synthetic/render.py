@@ -86,7 +86,7 @@ def _background(spec: SceneSpec, wx: np.ndarray, wy: np.ndarray, zoom: np.ndarra
 
 def render(spec: SceneSpec) -> np.ndarray:
     """Render the scene: uint8 [T, H, W, 3]."""
-    t, h, w = spec.frames, spec.height, spec.width
+    _t, h, w = spec.frames, spec.height, spec.width
     pan, zoom = camera_at(spec)
     ys = (np.arange(h, dtype=np.float32) + 0.5)[None, :, None]
     xs = (np.arange(w, dtype=np.float32) + 0.5)[None, None, :]

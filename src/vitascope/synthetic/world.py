@@ -87,7 +87,9 @@ class ObjectSpec:
         _check(self.colour, tuple(COLOURS), "colour")
         _check(self.motion, MOTIONS, "motion")
         if not 0.01 <= self.size <= 0.5:
-            raise InvalidOptionError(f"object size {self.size} must be a fraction of the frame in [0.01, 0.5]")
+            raise InvalidOptionError(
+                f"object size {self.size} must be a fraction of the frame in [0.01, 0.5]"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +105,7 @@ class SceneSpec:
     seed: int = 0
 
     def __post_init__(self):
+        object.__setattr__(self, "objects", tuple(self.objects))  # a list would make the spec unhashable
         if not self.objects:
             raise InvalidOptionError("a scene needs at least one object")
         _check(self.background, tuple(BACKGROUNDS), "background")
@@ -110,10 +113,14 @@ class SceneSpec:
         if self.frames < 1 or (self.frames - 1) % 4:
             raise InvalidOptionError(f"frames={self.frames}: use 4k+1 frames (1, 5, 9, 13, 17, ...)")
         if min(self.height, self.width) < MIN_SIDE:
-            raise InvalidOptionError(f"{self.height}x{self.width} is too small; use at least {MIN_SIDE} pixels a side")
+            raise InvalidOptionError(
+                f"{self.height}x{self.width} is too small; use at least {MIN_SIDE} pixels a side"
+            )
         for obj in self.objects:
             if (self.background, obj.colour) in CLASHES:
-                raise InvalidOptionError(f"a {obj.colour} object on a {self.background} background is invisible")
+                raise InvalidOptionError(
+                    f"a {obj.colour} object on a {self.background} background is invisible"
+                )
         if self.camera != "static" and self.background not in TEXTURED_BACKGROUNDS:
             raise InvalidOptionError(
                 f"camera {self.camera!r} is invisible on a plain {self.background} background; "
@@ -199,7 +206,9 @@ def _scene_layout(rng, background, camera, n_objects, constraints):
     if n_objects is None:
         n_objects = 1 if rng.random() < 0.7 else 2
     if n_objects not in (1, 2):
-        raise InvalidOptionError(f"n_objects={n_objects}: the world draws one or two objects (or None for either)")
+        raise InvalidOptionError(
+            f"n_objects={n_objects}: the world draws one or two objects (or None for either)"
+        )
     kinds = []
     for k in range(n_objects):
         fixed = constraints if k == 0 else {}
@@ -235,7 +244,9 @@ def sample_scene(
     camera. Raises InvalidOptionError for unknown words or impossible combinations."""
     unknown = set(constraints) - {"shape", "colour", "motion", "background", "camera"}
     if unknown:
-        raise InvalidOptionError(f"unknown constraint(s) {sorted(unknown)}; use shape, colour, motion, background, camera")
+        raise InvalidOptionError(
+            f"unknown constraint(s) {sorted(unknown)}; use shape, colour, motion, background, camera"
+        )
     camera = camera if camera is not None else constraints.pop("camera", None)
     constraints.pop("camera", None)
     background = constraints.pop("background", None)
