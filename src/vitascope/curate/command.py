@@ -35,3 +35,13 @@ def curate(
     typer.echo(f"manifest: {result.out / 'manifest.parquet'}")
     typer.echo(f"failures: {result.out / 'failures.jsonl'}")
     typer.echo(f"report:   {result.out / 'report' / 'report.md'}")
+    enc = cfg.encode
+    if enc.vae_folder:
+        from vitascope.curate.encode import precompute_latents, text_encoder, vae_encoder
+
+        counts = precompute_latents(
+            result.records, input_dir, out / "latents", vae_encoder(enc.vae_folder),
+            text_encoder(enc.llm_folder, enc.clip_folder) if enc.llm_folder else None,
+            short_side=enc.short_side, fps=enc.fps, stage=enc.stage, shard_size=enc.shard_size,
+        )  # fmt: skip
+        typer.echo(f"latents:  {out / 'latents'} ({sum(counts.values())} clips in {len(counts)} buckets)")

@@ -216,6 +216,26 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class EncodeConfig:
+    """Stage 11: latent precompute after curation (skipped unless vae_folder is set)."""
+
+    vae_folder: str | None = None
+    llm_folder: str | None = None  # text states; without it shards hold latents only
+    clip_folder: str | None = None  # pooled CLIP text features
+    short_side: int = 256
+    fps: float = 24.0
+    stage: str | None = None  # only clips of this training stage dataset; None: every kept clip
+    shard_size: int = 16
+
+    def __post_init__(self):
+        _check(
+            self.short_side % 16 == 0, f"encode.short_side must be a multiple of 16, got {self.short_side}"
+        )
+        _check(self.fps > 0 and self.shard_size >= 1, "encode.fps must be > 0 and encode.shard_size >= 1")
+        _check(self.clip_folder is None or self.llm_folder, "encode.clip_folder needs encode.llm_folder too")
+
+
+@dataclass(frozen=True)
 class CurateConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -226,6 +246,7 @@ class CurateConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     caption: CaptionConfig = field(default_factory=CaptionConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
     analysis_size: int = 256  # longest side of the frames the analysers see
     sample_frames: int = 8  # frames per clip for the quality, border and overlay stages
     extensions: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -268,7 +289,7 @@ def _build(cls, data: dict[str, Any], where: str):
 _SECTIONS = {
     "split": SplitConfig, "quality": QualityConfig, "motion": MotionConfig, "text": TextConfig,
     "overlay": OverlayConfig, "people": PeopleConfig, "embed": EmbedConfig, "caption": CaptionConfig,
-    "dataset": DatasetConfig,
+    "dataset": DatasetConfig, "encode": EncodeConfig,
 }  # fmt: skip
 
 
