@@ -46,11 +46,12 @@ def _full_optim_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tup
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
     osd = get_optimizer_state_dict(model, optimizer, options=opts)
     tensors = {}
-    for name, slots in osd["state"].items():
+    # With cpu_offload only rank 0 receives the gathered state; the other ranks get an empty dict.
+    for name, slots in osd.get("state", {}).items():
         for slot, value in slots.items():
             value = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"{name}/{slot}"] = value.detach().contiguous().clone()
-    groups = [{k: v for k, v in g.items()} for g in osd["param_groups"]]
+    groups = [dict(g) for g in osd.get("param_groups", [])]
     return tensors, groups
 
 

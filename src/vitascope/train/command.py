@@ -36,7 +36,7 @@ def train(
         if rank == 0:
             done = "finished" if res.step >= r.total_steps else f"stopped early at step {res.step} of {r.total_steps};"
             typer.echo(f"{r.name}: {done} weights in {res.export_dir}")
-        if res.step < r.total_steps and len(recipes) > 1 and rank == 0:
+        if res.step < r.total_steps and r is not recipes[-1] and rank == 0:
             # The next recipe trains on this one's partial export (fine for a smoke run; a resumed run
             # re-encodes its latents, as pools are keyed by the VAE weights).
             log.warning("%s is not finished; later recipes use its partial weights", r.name)

@@ -34,13 +34,14 @@ class MetricsLog:
         keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= start_step]
         self.path.write_text("".join(line + "\n" for line in keep))
 
-    def add(self, step: int, values: dict[str, float], samples: int) -> dict | None:
-        """Record one optimizer step (1-based `step` = steps done); returns the averaged row when written."""
+    def add(self, step: int, values: dict[str, float], samples: int, force: bool = False) -> dict | None:
+        """Record one optimizer step (1-based `step` = steps done); returns the averaged row when written
+        (every `every` steps, and when `force`: the last step of a call)."""
         for k, v in values.items():
             self._sums[k] = self._sums.get(k, 0.0) + float(v)
         self._count += 1
         self._samples += samples
-        if step % self.every:
+        if step % self.every and not force:
             return None
         dt = max(time.perf_counter() - self._t0, 1e-9)
         row = {"step": step, **{k: v / self._count for k, v in self._sums.items()}}

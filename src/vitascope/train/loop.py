@@ -140,7 +140,7 @@ def train(
         ema.update(task.model)
         step += 1
         losses.append(step_loss)
-        metrics.add(step, {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info}, samples)
+        metrics.add(step, {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info}, samples, force=step == end)
         log.debug("step %d loss %.5f (%.2fs)", step, step_loss, time.perf_counter() - t0)
 
         # 4. Checkpoints and previews.

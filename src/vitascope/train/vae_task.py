@@ -32,6 +32,10 @@ class VAETask:
         self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
         torch.manual_seed(recipe.seed)
         self.model = CausalVAE3D(recipe.vae)
+        # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
+        # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
+        with torch.no_grad():
+            self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get("logvar_init", -8.0)
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
         if recipe.adv_weight > 0:
