@@ -60,32 +60,27 @@ def _as_video(video) -> np.ndarray:
     return video
 
 
-def _background_tones(video: np.ndarray, name: str | None) -> tuple[str, np.ndarray]:
+def _border(video: np.ndarray) -> np.ndarray:
+    """The 2-pixel frame border of up to ~8 frames as [N, 3] float32 pixels."""
+    f = video[:: max(1, len(video) // 8)].astype(np.float32)
+    sides = (f[:, :2], f[:, -2:], f[:, :, :2], f[:, :, -2:])
+    return np.concatenate([side.reshape(-1, 3) for side in sides])
+
+
+def _background_tones(border: np.ndarray, name: str | None) -> tuple[str, np.ndarray]:
     if name is not None:
         if name not in world.BACKGROUNDS:
             raise InvalidOptionError(
                 f"unknown background {name!r}; choose one of: {', '.join(world.BACKGROUNDS)}"
             )
         return name, np.array(world.BACKGROUNDS[name], dtype=np.float32)
-    step = max(1, len(video) // 8)
-    f = video[::step].astype(np.float32)
-    border = np.concatenate(
-        [
-            f[:, :2].reshape(-1, 3),
-            f[:, -2:].reshape(-1, 3),
-            f[:, :, :2].reshape(-1, 3),
-            f[:, :, -2:].reshape(-1, 3),
-        ]
-    )
     best, best_score = "unknown", np.inf
     for bg, tones in world.BACKGROUNDS.items():
         tones = np.array(tones, dtype=np.float32)
         if len(tones) == 2:
             # a two-tone backdrop must show both tones, or a tinted plain one could pass for it
-            share = (
-                np.linalg.norm(border - tones[1], axis=-1) < np.linalg.norm(border - tones[0], axis=-1)
-            ).mean()
-            if not 0.05 <= share <= 0.95:
+            nearer = np.linalg.norm(border - tones[1], axis=-1) < np.linalg.norm(border - tones[0], axis=-1)
+            if not 0.05 <= nearer.mean() <= 0.95:
                 continue
         d = _background_at(border, tones)[1]
         score = float(np.minimum(d, 100.0).mean())  # clipped: an object touching the border must not decide
@@ -94,6 +89,13 @@ def _background_tones(video: np.ndarray, name: str | None) -> tuple[str, np.ndar
     if best_score > 35.0:  # none fits: a generated clip with an off-palette backdrop
         return "unknown", np.median(border, axis=0, keepdims=True)
     return best, np.array(world.BACKGROUNDS[best], dtype=np.float32)
+
+
+def _fg_threshold(border: np.ndarray, tones: np.ndarray) -> float:
+    """FG_DISTANCE, raised on noisy clips so background noise stays background (1.5x the border's 90th
+    percentile distance; capped below the closest object/background pair, about 138)."""
+    d = _background_at(border, tones)[1]
+    return float(np.clip(1.5 * np.percentile(d, 90), FG_DISTANCE, 100.0))
 
 
 def colour_name(rgb) -> str:
@@ -174,11 +176,11 @@ def _background_at(f: np.ndarray, tones: np.ndarray) -> tuple[np.ndarray, np.nda
     return bg, np.linalg.norm(f - bg, axis=-1)
 
 
-def _components(frame, tones, want_shape):
+def _components(frame, tones, threshold, want_shape):
     import cv2
 
     bg, dist = _background_at(frame.astype(np.float32), tones)
-    fg = (dist > FG_DISTANCE).astype(np.uint8)
+    fg = (dist > threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     h, w = fg.shape
     areas = stats[1:, cv2.CC_STAT_AREA]
@@ -248,14 +250,16 @@ def analyze(video, background: str | None = None) -> Analysis:
 
     video = _as_video(video)
     t, h, w, _ = video.shape
-    bg_name, tones = _background_tones(video, background)
+    border = _border(video)
+    bg_name, tones = _background_tones(border, background)
+    threshold = _fg_threshold(border, tones)
     shape_frames = set(np.linspace(0, t - 1, min(t, _SHAPE_FRAMES)).round().astype(int).tolist())
     per_frame, valid = [], np.zeros((t, h, w), dtype=bool)
     for i in range(t):
-        comps, dist = _components(video[i], tones, i in shape_frames)
+        comps, dist = _components(video[i], tones, threshold, i in shape_frames)
         per_frame.append(comps)
         # the camera is measured on background only: drop the foreground and a 3-pixel halo (blur)
-        near = cv2.dilate((dist > FG_DISTANCE).astype(np.uint8), np.ones((7, 7), np.uint8))
+        near = cv2.dilate((dist > threshold).astype(np.uint8), np.ones((7, 7), np.uint8))
         valid[i] = near == 0
     gray = video.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     cam = estimate_camera(gray, valid)
