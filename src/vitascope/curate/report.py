@@ -28,7 +28,7 @@ _HISTOGRAMS = ("duration", "sharpness", "brightness", "contrast", "speed", "text
 def summarise(sources, records, failures, timings) -> dict[str, Any]:
     reasons = Counter(x for r in records for x in r["reasons"])
     first_reject = Counter(REASON_STAGE.get(r["reasons"][0], "other") for r in records if not r["kept"])
-    stage_time = Counter()
+    stage_time = Counter({"split": sum(s.get("seconds", 0.0) for s in sources)})  # probe + shot detection
     for t in timings:
         stage_time.update(t)
     analysed = sum(1 for t in timings if t)
@@ -47,7 +47,9 @@ def summarise(sources, records, failures, timings) -> dict[str, Any]:
         "clips_analysed": analysed,
         "seconds_per_stage": {k: round(v, 3) for k, v in sorted(stage_time.items())},
         "clips_per_second_per_stage": {
-            k: round(analysed / v, 2) for k, v in sorted(stage_time.items()) if v > 0 and analysed
+            k: round((len(records) if k == "split" else analysed) / v, 2)
+            for k, v in sorted(stage_time.items())
+            if v > 0 and analysed
         },
     }
 

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 def probe(path: str | Path) -> dict[str, Any]:
     """fps, width, height, duration (s), frame count and codec of the first video stream.
 
-    Decodes the whole stream once: container durations and frame counts are often missing or wrong, and a
-    file that cannot be decoded to its end is better found here than in every clip.
+    Counts frames by demuxing every packet (no decoding): container durations and frame counts are often
+    missing or wrong. The first frame is decoded so that a file whose stream cannot be decoded at all fails
+    here; damage later in a stream surfaces in shot detection or in the clip it falls into.
     """
     import av
 
@@ -30,9 +31,11 @@ def probe(path: str | Path) -> dict[str, Any]:
             fps = float(stream.average_rate or stream.guessed_rate or 0)
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height
-            n = 0
-            for _ in container.decode(stream):
-                n += 1
+            n = sum(1 for packet in container.demux(stream) if packet.size)
+            container.seek(0)
+            next(iter(container.decode(stream)), None) or _raise(
+                InputFileError(f"{path}: no decodable frame")
+            )
     except av.error.FFmpegError as e:
         raise InputFileError(f"cannot decode {path}: {e}") from e
     if n == 0:
@@ -43,6 +46,10 @@ def probe(path: str | Path) -> dict[str, Any]:
         "fps": fps, "width": int(width), "height": int(height), "n_frames": n,
         "duration": n / fps, "codec": codec,
     }  # fmt: skip
+
+
+def _raise(e: Exception):
+    raise e
 
 
 def analysis_shape(width: int, height: int, max_side: int) -> tuple[int, int]:
