@@ -144,3 +144,13 @@ def test_heavy_noise_on_any_background_stays_background(background):
         video = render(spec).astype(np.float32) + rng.normal(0, 20, (spec.frames, 64, 64, 3))
         result = compare(analyze(np.clip(np.rint(video), 0, 255).astype(np.uint8)), spec)
         assert result["all"], (spec, result)
+
+
+def test_an_i2v_first_frame_scores_against_its_prompt():
+    spec = sample_scene(1, frames=1, n_objects=1, background="black", motion="moving left", shape="triangle")
+    result = analyze(render(spec))
+    assert result.frames == 1 and result.objects[0]["motion"] == "staying still"
+    assert compare(result, spec)["all"]
+    assert compare(
+        result, parse_canonical(f"a {spec.objects[0].colour} triangle moving left on a black background")
+    )["all"]

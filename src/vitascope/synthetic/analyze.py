@@ -41,12 +41,14 @@ _SHAPE_FRAMES = 9  # shape is voted over at most this many frames per object
 class Analysis:
     """What `analyze` measured. objects: dicts with colour, shape, motion, trajectory [(x, y)] in image
     pixels per frame (pixel (i, j) covers [j, j+1) x [i, i+1)), displacement (dx/W, dy/H) after camera
-    compensation, and area (mean pixels); largest first. camera: one of world.CAMERAS."""
+    compensation, and area (mean pixels); largest first. camera: one of world.CAMERAS. A single image
+    (frames == 1) always reads as staying still with a static camera."""
 
     objects: list[dict]
     camera: str
     background: str
     camera_track: CameraTrack | None = None
+    frames: int = 1
 
 
 def _as_video(video) -> np.ndarray:
@@ -284,4 +286,4 @@ def analyze(video, background: str | None = None) -> Analysis:
             }
         )
     objects.sort(key=lambda o: -o["area"])
-    return Analysis(objects, camera, bg_name, cam)
+    return Analysis(objects, camera, bg_name, cam, t)

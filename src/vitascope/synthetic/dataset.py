@@ -59,10 +59,7 @@ class SyntheticVideoDataset:
         index = self._index(index)
         scene_seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
         is_image = np.random.default_rng([self.seed, index, 1]).random() < self.image_ratio
-        constraints = dict(self.constraints)
-        if is_image:  # an image of a moving scene is a still: drop motion/camera constraints
-            constraints.pop("motion", None)
-            constraints.pop("camera", None)
+        constraints = dict(self.constraints)  # an image keeps them: it is frame 0 of such a scene
         frames = 1 if is_image else self.frames
         return sample_scene(scene_seed, frames, self.height, self.width, self.n_objects, **constraints)
 
@@ -97,6 +94,7 @@ def compare(analysis, expected) -> dict:
     """Score an Analysis against a SceneSpec or a `parse_canonical` dict.
 
     Each expected object is matched to the measured object of the same colour (else the largest one left).
+    A single image is expected to be still with a static camera, whatever the expected motion says.
     Returns {colour, shape, motion}: fraction of expected objects whose match agrees; camera: bool; count:
     whether as many objects were found as expected; all: every field right."""
     if isinstance(expected, SceneSpec):
@@ -104,6 +102,10 @@ def compare(analysis, expected) -> dict:
         camera = expected.camera
     else:
         want, camera = list(expected["objects"]), expected.get("camera", "static")
+    if (
+        analysis.frames == 1
+    ):  # one frame shows no motion: an I2V input image is still whatever its prompt says
+        want, camera = [{**obj, "motion": "staying still"} for obj in want], "static"
     left = list(analysis.objects)
     hits = {"colour": 0, "shape": 0, "motion": 0}
     for obj in want:

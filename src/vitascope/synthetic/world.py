@@ -240,8 +240,8 @@ def sample_scene(
     seed: int, frames: int = 17, height: int = 64, width: int = 64, n_objects=None, camera=None, **constraints
 ) -> SceneSpec:
     """Draw a scene from `seed` (deterministic). `constraints` fix any of shape, colour, motion (of the first
-    object) and background; `camera` fixes the camera. Single images (frames=1) stay still with a static
-    camera. Raises InvalidOptionError for unknown words or impossible combinations."""
+    object) and background; `camera` fixes the camera. A single image (frames=1) is frame 0 of its scene:
+    still with a static camera unless motion or camera are asked for. Raises InvalidOptionError for unknown words or impossible combinations."""
     unknown = set(constraints) - {"shape", "colour", "motion", "background", "camera"}
     if unknown:
         raise InvalidOptionError(
@@ -258,14 +258,16 @@ def sample_scene(
     if camera is not None:
         _check(camera, CAMERAS, "camera")
     if frames == 1:
-        if constraints.get("motion") not in (None, "staying still") or camera not in (None, "static"):
-            raise InvalidOptionError("a single image (frames=1) cannot show motion; use frames=4k+1 > 1")
-        constraints["motion"], camera = "staying still", "static"
+        # An image is frame 0 of its scene: asked-for motion or camera stay in the spec (and the object is
+        # placed so that path would fit: an I2V first frame), otherwise objects are still and the camera static.
+        constraints.setdefault("motion", None)
+        constraints["motion"] = constraints["motion"] or "staying still"
+        camera = camera or "static"
     rng = np.random.default_rng(seed)
     for _ in range(400):
         bg, cam, kinds = _scene_layout(rng, background, camera, n_objects, constraints)
         if frames == 1:
-            kinds = [(s, c, "staying still") for s, c, _ in kinds]
+            kinds = [kinds[0]] + [(s, c, "staying still") for s, c, _ in kinds[1:]]
         objects = tuple(_place(rng, s, c, m, height, width) for s, c, m in kinds)
         spec = SceneSpec(objects, bg, cam, frames, height, width, int(seed))
         if _fits(spec):
