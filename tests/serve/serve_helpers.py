@@ -48,7 +48,15 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         n = len(list(self.data.glob("server-*.log")))
         self.log = self.data / f"server-{n}.log"
-        cmd = [sys.executable, "-m", "vitascope.serve.app", "--data", str(self.data), "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "vitascope.serve.app",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+        ]
         cmd += ["--model", str(model or tiny_model())]
         if token:
             cmd += ["--token", token]
@@ -120,7 +128,9 @@ def wait_job(client: httpx.Client, job_id: str, until=TERMINAL, timeout: float =
         if job["state"] in until and (pred is None or pred(job)):
             return job
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} still {job['state']} (step {job['progress']}) after {timeout} s")
+            raise TimeoutError(
+                f"job {job_id} still {job['state']} (step {job['progress']}) after {timeout} s"
+            )
         time.sleep(0.05)
 
 

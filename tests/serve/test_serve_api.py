@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_helpers import TERMINAL, TOKEN, png_bytes, start, submit, wait_job  # noqa: E402
+from serve_helpers import TOKEN, png_bytes, start, submit, wait_job  # noqa: E402
 
 SLOW = dict(steps=1000, height=64, width=64, frames=9)  # ~10 s on one core: long enough to act on mid-run
 MAX_QUEUE = 60
@@ -19,7 +19,9 @@ MAX_QUEUE = 60
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("serve-api")
-    srv = start(data, "--no-ui", "--max-steps", "1000", "--max-queue", str(MAX_QUEUE), "--max-upload-mb", "0.5")
+    srv = start(
+        data, "--no-ui", "--max-steps", "1000", "--max-queue", str(MAX_QUEUE), "--max-upload-mb", "0.5"
+    )
     yield srv
     srv.stop()
 
@@ -29,11 +31,13 @@ def client(server):
     with server.client() as c:
         yield c
         # leave no job behind for the next test: cancel whatever is still waiting or running
-        for job in c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]:
-            if job["state"] not in TERMINAL:
+        for state in ("queued", "running"):
+            for job in c.get("/v1/jobs", params={"state": state, "limit": 1000}).json()["jobs"]:
                 c.delete(f"/v1/jobs/{job['id']}")
-        for job in c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]:
-            wait_job(c, job["id"])
+        deadline = time.monotonic() + 30
+        while sum(c.get("/v1/health").json()["queue"][s] for s in ("queued", "running")):
+            assert time.monotonic() < deadline, "jobs still running 30 s after being cancelled"
+            time.sleep(0.05)
 
 
 def test_health_reports_the_served_model(client):
@@ -74,7 +78,18 @@ def test_same_seed_same_video(client):
 
 def test_image_to_video_with_multipart_upload(client):
     files = {"image": ("../../escape.png", png_bytes(40, 24), "image/png")}
-    r = client.post("/v1/jobs", data={"task": "i2v", "prompt": "it moves", "steps": "2", "frames": "5"}, files=files)
+    r = client.post(
+        "/v1/jobs",
+        data={
+            "task": "i2v",
+            "prompt": "it moves",
+            "steps": "2",
+            "frames": "5",
+            "height": "32",
+            "width": "48",
+        },
+        files=files,
+    )
     assert r.status_code == 201, r.text
     job = wait_job(client, r.json()["id"])
     assert job["state"] == "succeeded", job["error"]
@@ -189,7 +204,9 @@ def test_bad_options_get_422_saying_what_to_fix(client, body, words):
 
 def test_bad_uploads_and_bodies_get_4xx(client):
     form = {"task": "i2v", "prompt": "x"}
-    r = client.post("/v1/jobs", data=form, files={"image": ("a.png", b"#!/bin/sh\necho not an image\n", "image/png")})
+    r = client.post(
+        "/v1/jobs", data=form, files={"image": ("a.png", b"#!/bin/sh\necho not an image\n", "image/png")}
+    )
     assert r.status_code == 422 and "not an image" in r.json()["detail"]
     r = client.post("/v1/jobs", data=form, files={"image": ("a.gif", _gif(), "image/gif")})
     assert r.status_code == 422 and "GIF" in r.json()["detail"]
@@ -239,7 +256,10 @@ def test_unknown_ids_and_path_traversal_get_404(client, server):
 
 
 def test_token_is_enforced_on_every_route(client, server):
-    paths = [p.replace("{job_id}", "0123456789abcdef0123456789abcdef") for p in client.get("/openapi.json").json()["paths"]]
+    paths = [
+        p.replace("{job_id}", "0123456789abcdef0123456789abcdef")
+        for p in client.get("/openapi.json").json()["paths"]
+    ]
     paths += ["/docs", "/openapi.json", "/", "/ui/"]
     for token in (None, "wrong-token-0000"):
         with server.client(token=token) as anon:

@@ -61,7 +61,9 @@ def test_sigterm_requeues_the_running_job_and_a_job_that_keeps_crashing_is_faile
         wait_job(c, running, until=("running",), pred=lambda j: j["progress"]["step"] >= 2)
     first.stop()  # graceful: the worker stops at the next step and re-queues the job
     log = first.log.read_text()
-    assert "Application shutdown complete" in log and f"job {running} interrupted by shutdown; re-queued" in log
+    assert (
+        "Application shutdown complete" in log and f"job {running} interrupted by shutdown; re-queued" in log
+    )
 
     with sqlite3.connect(data / "jobs.sqlite") as db:
         assert db.execute("SELECT state FROM jobs WHERE id=?", (running,)).fetchone() == ("queued",)

@@ -47,7 +47,10 @@ def test_jobs_survive_reopening_the_file(tmp_path):
     store.finish(ids[0], "failed", "it broke")
     store.close()
     again = JobStore(tmp_path / "jobs.sqlite")
-    assert [(j.id, j.state, j.error) for j in again.list()] == [(ids[0], "failed", "it broke"), (ids[1], "queued", None)]
+    assert [(j.id, j.state, j.error) for j in again.list()] == [
+        (ids[0], "failed", "it broke"),
+        (ids[1], "queued", None),
+    ]
     assert again.get(ids[1]).options == {"prompt": "p1", "task": "t2v"}
 
 

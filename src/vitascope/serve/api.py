@@ -33,7 +33,10 @@ _MULTIPART_DOC = {
                 "schema": {
                     "type": "object",
                     "description": "The JobRequest fields as form fields, plus the image file (task i2v).",
-                    "properties": {"image": {"type": "string", "format": "binary"}, "prompt": {"type": "string"}},
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "prompt": {"type": "string"},
+                    },
                 }
             },
         },
@@ -49,7 +52,9 @@ def _error(status: int, detail: str, headers: dict | None = None) -> JSONRespons
 def _pydantic_message(e: ValidationError | RequestValidationError) -> str:
     parts = []
     for err in e.errors():
-        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path")) or "request"
+        where = (
+            ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path")) or "request"
+        )
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             msg = f"unknown field; the fields are {', '.join(JobRequest.model_fields)}"
@@ -127,7 +132,9 @@ def make_router(service: JobService) -> APIRouter:
             if upload is not None:
                 image = await upload.read(config.max_upload_bytes + 1)
         else:
-            return _error(415, "send the job as application/json, or as multipart/form-data when uploading an image")
+            return _error(
+                415, "send the job as application/json, or as multipart/form-data when uploading an image"
+            )
         if not isinstance(fields, dict):
             return _error(422, "the JSON body must be an object with at least a 'prompt' field")
         req = JobRequest.model_validate(fields)
@@ -153,7 +160,9 @@ def make_router(service: JobService) -> APIRouter:
         except KeyError:
             return _error(404, _NOT_FOUND.format(id=job_id))
 
-    @router.delete("/jobs/{job_id}", response_model=JobOut, summary="Cancel (a running job stops at its next step)")
+    @router.delete(
+        "/jobs/{job_id}", response_model=JobOut, summary="Cancel (a running job stops at its next step)"
+    )
     def cancel_job(job_id: str):
         try:
             return job_out(service.cancel(job_id))
@@ -169,7 +178,9 @@ def make_router(service: JobService) -> APIRouter:
             return _error(404, _NOT_FOUND.format(id=job_id))
         if job.state != "succeeded":
             why = f": {job.error}" if job.error else ""
-            return _error(409, f"job {job_id} is {job.state}{why}; the video exists once its state is succeeded")
+            return _error(
+                409, f"job {job_id} is {job.state}{why}; the video exists once its state is succeeded"
+            )
         return FileResponse(service.video(job_id), media_type="video/mp4", filename=f"{job_id}.mp4")
 
     @router.get("/jobs/{job_id}/events", summary="Server-sent events: the job on each change, until it ends",

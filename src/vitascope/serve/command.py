@@ -9,14 +9,22 @@ import typer
 
 
 def serve(
-    model: str | None = typer.Option(None, "--model", help="Model folder; the bundled demo model when omitted."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 exposes it (set --token)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model folder; the bundled demo model when omitted."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 exposes it (set --token)."
+    ),
     port: int = typer.Option(8000, "--port"),
     data: Path = typer.Option(Path("vitascope-data"), "--data", help="Job store, uploads and outputs."),
-    token: str | None = typer.Option(None, "--token", help="Require 'Authorization: Bearer TOKEN' on every route."),
+    token: str | None = typer.Option(
+        None, "--token", help="Require 'Authorization: Bearer TOKEN' on every route."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    store: Path | None = typer.Option(None, "--store", help="SQLite file of the job store (default DATA/jobs.sqlite)."),
+    store: Path | None = typer.Option(
+        None, "--store", help="SQLite file of the job store (default DATA/jobs.sqlite)."
+    ),
     max_queue: int = typer.Option(64, "--max-queue", help="Waiting jobs before new ones get 429."),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted image upload."),
     max_frames: int = typer.Option(129, "--max-frames"),

@@ -41,7 +41,9 @@ class ServeConfig:
         if not (0 <= self.port < 65536):
             raise InvalidOptionError(f"port must be in 0..65535, got {self.port}")
         if self.token is not None and len(self.token) < 8:
-            raise InvalidOptionError("token must be at least 8 characters; generate one with `openssl rand -hex 16`")
+            raise InvalidOptionError(
+                "token must be at least 8 characters; generate one with `openssl rand -hex 16`"
+            )
         if self.max_queue < 1:
             raise InvalidOptionError(f"max_queue must be >= 1, got {self.max_queue}")
         if self.max_upload_bytes < 1024:

@@ -56,7 +56,9 @@ class BodyLimit:
                 return await _send_json(send, 400, "the Content-Length header is not a number")
             if int(length) > self.max_bytes:
                 return await _send_json(
-                    send, 413, f"the request body is {length} bytes; this server accepts at most {self.max_bytes}"
+                    send,
+                    413,
+                    f"the request body is {length} bytes; this server accepts at most {self.max_bytes}",
                 )
         seen = 0
 
@@ -66,7 +68,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLargeError(f"the request body passed {self.max_bytes} bytes, this server's limit")
+                    raise BodyTooLargeError(
+                        f"the request body passed {self.max_bytes} bytes, this server's limit"
+                    )
             return message
 
         await self.app(scope, limited, send)
@@ -80,7 +84,9 @@ class TokenAuth:
 
     def _ok(self, scope) -> bool:
         auth = _header(scope, b"authorization") or ""
-        if auth[:7].lower() == "bearer " and hmac.compare_digest(auth[7:].strip().encode(), self.token.encode()):
+        if auth[:7].lower() == "bearer " and hmac.compare_digest(
+            auth[7:].strip().encode(), self.token.encode()
+        ):
             return True
         for part in (_header(scope, b"cookie") or "").split(";"):
             name, _, value = part.strip().partition("=")
@@ -125,7 +131,9 @@ class TokenAuth:
         given = form.get("token", [""])[0]
         target = _safe_next(form.get("next", [target])[0])
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            return await _send_html(send, 401, _login_page(target, "Wrong token. Use the --token the server was started with."))
+            return await _send_html(
+                send, 401, _login_page(target, "Wrong token. Use the --token the server was started with.")
+            )
         cookie = f"{COOKIE}={quote(given, safe='')}; Path=/; HttpOnly; SameSite=Strict"
         await _send_html(send, 303, "", [(b"location", target.encode()), (b"set-cookie", cookie.encode())])
 

@@ -42,14 +42,18 @@ class JobService:
     def submit(self, request: JobRequest, image: bytes | None = None) -> Job:
         """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses."""
         if self.worker.status == "error":
-            raise ModelUnavailableError(f"the model failed to load ({self.worker.load_error}); fix it and restart")
+            raise ModelUnavailableError(
+                f"the model failed to load ({self.worker.load_error}); fix it and restart"
+            )
         if request.task == "i2v" and image is None:
             raise InvalidOptionError(
                 "task 'i2v' needs an input image: send the request as multipart/form-data with the picture "
                 "in the file field 'image'"
             )
         if request.task != "i2v" and image is not None:
-            raise InvalidOptionError("an image was uploaded with task 't2v': use task 'i2v' for image-to-video")
+            raise InvalidOptionError(
+                "an image was uploaded with task 't2v': use task 'i2v' for image-to-video"
+            )
         if self.worker.tasks and request.task not in self.worker.tasks:
             raise InvalidOptionError(
                 f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
@@ -82,7 +86,10 @@ class JobService:
         return self.store.get(check_job_id(job_id))
 
     def cancel(self, job_id: str) -> Job:
-        return self.store.cancel(check_job_id(job_id))
+        job = self.store.cancel(check_job_id(job_id))
+        if job.state == "running":
+            self.worker.cancel(job_id)
+        return job
 
     def video(self, job_id: str) -> Path:
         return self.config.video_path(job_id)
@@ -100,7 +107,9 @@ def check_image(data: bytes, config: ServeConfig):
             f"the image is {len(data)} bytes; this server accepts at most {config.max_upload_bytes} bytes"
         )
     if not data:
-        raise InputFileError("the uploaded image is empty; attach a PNG, JPEG or WebP file in the field 'image'")
+        raise InputFileError(
+            "the uploaded image is empty; attach a PNG, JPEG or WebP file in the field 'image'"
+        )
     try:
         picture = Image.open(io.BytesIO(data))
         kind, (w, h) = picture.format, picture.size
@@ -118,7 +127,9 @@ def check_image(data: bytes, config: ServeConfig):
     try:
         picture.load()  # a truncated or corrupt file fails here, not in the worker
     except Exception as e:
-        raise InputFileError(f"the {kind} image is damaged or truncated ({e}); re-export it and try again") from e
+        raise InputFileError(
+            f"the {kind} image is damaged or truncated ({e}); re-export it and try again"
+        ) from e
     return picture.convert("RGB")
 
 

@@ -195,7 +195,9 @@ class JobStore:
             raise KeyError(job_id)
         return _job(row)
 
-    def list(self, state: str | None = None, limit: int | None = 100, offset: int = 0, newest_first=False) -> list[Job]:
+    def list(
+        self, state: str | None = None, limit: int | None = 100, offset: int = 0, newest_first=False
+    ) -> list[Job]:
         sql, args = "SELECT * FROM jobs", []
         if state is not None:
             sql += " WHERE state=?"
@@ -220,7 +222,9 @@ class JobStore:
         if job.state != "queued":
             return None
         with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM jobs WHERE state='queued' AND seq<=?", (job.seq,)).fetchone()
+            (n,) = self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state='queued' AND seq<=?", (job.seq,)
+            ).fetchone()
         return n
 
     def cancel_requested(self, job_id: str) -> bool:

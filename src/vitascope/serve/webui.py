@@ -59,14 +59,12 @@ def build_blocks(service: JobService):
         yield from follow(job.id, progress)
 
     def t2v(prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
-        for status, video in run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress):
-            yield status, video
+        yield from run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress)
 
     def i2v(image, prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
         if not image:
             raise gr.Error("Upload a picture first: image-to-video starts from it.")
-        for status, video in run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress):
-            yield status, video
+        yield from run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
 
     def settings(prefix: str):
         # values arrive on page load (`defaults` below): the model may still be loading when this is built
@@ -109,10 +107,16 @@ def build_blocks(service: JobService):
                 go2.click(i2v, [image, prompt2, negative2, height2, width2, frames2, steps2, seed2, guidance2],
                           [status2, video2], concurrency_limit=None)  # fmt: skip
         gr.Markdown("## Past jobs")
-        past = gr.Gallery(label="finished videos", columns=6, height=260, object_fit="contain", elem_id="gallery")
+        past = gr.Gallery(
+            label="finished videos", columns=6, height=260, object_fit="contain", elem_id="gallery"
+        )
         refresh = gr.Button("Refresh", size="sm", elem_id="gallery-refresh")
         blocks.load(gallery, None, past)
-        blocks.load(defaults, None, [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2])
+        blocks.load(
+            defaults,
+            None,
+            [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2],
+        )
         refresh.click(gallery, None, past)
         video.change(gallery, None, past)
         video2.change(gallery, None, past)

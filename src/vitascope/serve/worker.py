@@ -1,9 +1,10 @@
 """The one worker: a thread that owns the pipeline and runs the stored jobs in order.
 
 The HTTP API and the web UI only write to the job store and wake this thread; nothing else touches the
-model, so the model is loaded once and a GPU never sees two generations at a time. A job's cancel flag lives
-in the store and is read through `should_stop` at every denoising step. Stopping the server also stops the
-running job at its next step, and puts it back at the head of the queue for the next start.
+model, so the model is loaded once and a GPU never sees two generations at a time. A cancel request is
+written to the store (durable) and mirrored in memory, which `should_stop` reads at every denoising step.
+Stopping the server also stops the running job at its next step, and puts it back at the head of the queue
+for the next start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from vitascope.serve.store import Job, JobStore
 
 log = logging.getLogger(__name__)
 
+# Progress is written to SQLite at most this often (and always at the first and last step): each write is a
+# synced transaction, and the tiny model takes well under a millisecond per step.
+PROGRESS_EVERY_S = 0.2
+
 
 class Worker:
     def __init__(self, config: ServeConfig, store: JobStore):
@@ -30,6 +35,7 @@ class Worker:
         self.ready = threading.Event()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._cancelled: set[str] = set()  # running jobs asked to stop; the store keeps the durable flag
         self._thread = threading.Thread(target=self._main, name="vitascope-worker", daemon=True)
 
     # -- control (called from other threads) ----------------------------------------------------------
@@ -40,6 +46,10 @@ class Worker:
     def wake(self) -> None:
         """Tell the worker a job was queued (it also polls once a second, so a missed wake only delays)."""
         self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        """Make `should_stop` true for this job at its next step (the store already holds the flag)."""
+        self._cancelled.add(job_id)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop after the running job's current step; that job is re-queued, not lost."""
@@ -74,7 +84,9 @@ class Worker:
 
         t0 = time.perf_counter()
         try:
-            self.pipe = vitascope.load_pipeline(self.config.model, device=self.config.device, dtype=self.config.dtype)
+            self.pipe = vitascope.load_pipeline(
+                self.config.model, device=self.config.device, dtype=self.config.dtype
+            )
         except Exception as e:  # the server stays up to report why; queued jobs wait for a fixed restart
             log.exception("could not load the model %s", self.config.model or "(demo)")
             self.load_error = f"{type(e).__name__}: {e}"
@@ -101,8 +113,8 @@ class Worker:
             result = self.pipe.generate(
                 options,
                 limits=self.config.limits,
-                progress=lambda step, total: self.store.progress(job.id, step, total),
-                should_stop=lambda: self._stopping.is_set() or self.store.cancel_requested(job.id),
+                progress=self._progress_writer(job.id),
+                should_stop=lambda: self._stopping.is_set() or job.id in self._cancelled,
             )
             save_result(result, self.config.video_path(job.id))
         except CancelledError:
@@ -118,9 +130,24 @@ class Worker:
             log.warning("job %s failed: %s", job.id, e)
         except Exception as e:  # one bad job must not take the worker down with it
             log.exception("job %s crashed", job.id)
-            self.store.finish(job.id, "failed", f"internal error ({type(e).__name__}: {e}); see the server log")
+            self.store.finish(
+                job.id, "failed", f"internal error ({type(e).__name__}: {e}); see the server log"
+            )
         else:
             self.store.finish(job.id, "succeeded")
             log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - t0)
         finally:
             self.current = None
+            self._cancelled.discard(job.id)
+
+    def _progress_writer(self, job_id: str):
+        last = 0.0
+
+        def progress(step: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if step <= 1 or step >= total or now - last >= PROGRESS_EVERY_S:
+                last = now
+                self.store.progress(job_id, step, total)
+
+        return progress
