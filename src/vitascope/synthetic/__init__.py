@@ -18,7 +18,7 @@ from vitascope.synthetic.captions import (
     parse_canonical,
     structured_caption,
 )
-from vitascope.synthetic.dataset import SyntheticVideoDataset, compare
+from vitascope.synthetic.dataset import SyntheticVideoDataset, compare, ground_truth
 from vitascope.synthetic.render import object_alpha, render
 from vitascope.synthetic.world import (
     BACKGROUNDS,
@@ -48,6 +48,7 @@ __all__ = [
     "caption_variants",
     "colour_name",
     "compare",
+    "ground_truth",
     "image_positions",
     "object_alpha",
     "parse_canonical",

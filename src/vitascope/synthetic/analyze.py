@@ -119,7 +119,7 @@ def colour_name(rgb) -> str:
 
 
 def _templates_error(alpha: np.ndarray, cx: float, cy: float, area: float) -> dict[str, float]:
-    """Smallest mean |alpha - template| per shape over rotations and two blur levels."""
+    """Smallest |alpha - template| (summed, over the area) per shape over rotations and three blur levels."""
     import cv2
 
     h, w = alpha.shape
