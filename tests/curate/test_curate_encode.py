@@ -91,3 +91,29 @@ def test_precompute_resumes_finished_shards(curated, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("shard_*")} == files
     assert len(list(tmp_path.rglob("index.json"))) == len({target_shape(r, 32, 8.0) for r in records})
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_cli_runs_latent_precompute_when_configured(curated, models, tmp_path):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from vitascope.curate.command import curate
+    from vitascope.data.shards import LatentShards
+
+    root, _ = curated
+    cfg = {
+        "text": {"enabled": False},
+        "embed": {"clusters": 1},
+        "encode": {"vae_folder": str(models / "vae"), "short_side": 32, "fps": 8.0},
+    }
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    app = typer.Typer()
+    app.command()(curate)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, [str(root), "--out", str(out), "--config", str(tmp_path / "cfg.json")])
+    assert res.exit_code == 0, res.output
+    assert "2 clips in 2 buckets" in res.output
+    folders = sorted(p.parent for p in (out / "latents").rglob("index.json"))
+    assert len(folders) == 2 and all(len(LatentShards(f)) == 1 for f in folders)

@@ -33,7 +33,7 @@ def detect_cuts(path: str | Path, cfg: SplitConfig) -> list[int]:
         AdaptiveDetector(adaptive_threshold=cfg.adaptive_threshold, min_scene_len=cfg.min_scene_frames)
     )
     manager.detect_scenes(video=video)
-    cuts = sorted({int(c.frame_num) for c in manager.get_cut_list()})
+    cuts = sorted({int(start.frame_num) for start, _ in manager.get_scene_list()[1:]})
     merged: list[int] = []
     for c in cuts:  # both detectors usually report the same cut, sometimes a frame apart
         if c <= 0:
