@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_helpers import TOKEN, png_bytes, start, submit, wait_job  # noqa: E402
+from serve_helpers import TOKEN, Server, png_bytes, start, submit, wait_job  # noqa: E402
 
 SLOW = dict(steps=1000, height=64, width=64, frames=9)  # ~10 s on one core: long enough to act on mid-run
 MAX_QUEUE = 60
@@ -273,3 +276,41 @@ def test_token_is_enforced_on_every_route(client, server):
         assert r.status_code == 200
         r = anon.get("/v1/health", headers={"Cookie": f"vitascope_token={TOKEN}"})
         assert r.status_code == 200
+
+
+def test_a_model_that_fails_to_load_is_reported_not_hidden(tmp_path):
+    (tmp_path / "empty-model").mkdir()
+    srv = Server(tmp_path / "data", "--no-ui", model=tmp_path / "empty-model")
+    try:
+        with srv.client() as c:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    health = c.get("/v1/health").json()
+                    if health["status"] != "loading":
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, srv.tail()
+                time.sleep(0.2)
+            assert health["status"] == "error" and health["error"]
+            r = c.post("/v1/jobs", json={"prompt": "x"})
+            assert r.status_code == 503 and "failed to load" in r.json()["detail"]
+    finally:
+        srv.stop()
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vitascope.serve.app",
+            "--model",
+            str(tmp_path / "nope"),
+            "--data",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "src")),
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "is not a folder" in missing.stderr

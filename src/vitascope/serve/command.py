@@ -35,12 +35,17 @@ def serve(
     """Serve the HTTP API (/v1/jobs, docs at /docs) and the web UI (/ui) with a queue that survives restarts."""
     import uvicorn
 
+    from vitascope.errors import ModelFolderError
     from vitascope.pipelines.options import Limits
     from vitascope.serve.app import create_app
     from vitascope.serve.config import ServeConfig
 
     if not logging.getLogger().handlers:  # `python -m vitascope.serve.app` skips the CLI's logging set-up
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if model is not None and not Path(model).is_dir():  # fail now, not in the worker after the port is open
+        raise ModelFolderError(
+            f"--model {model} is not a folder; pass a model folder or omit it for the demo model"
+        )
     config = ServeConfig(
         data=data,
         model=model,
