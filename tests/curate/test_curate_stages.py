@@ -211,3 +211,23 @@ def test_config_files_json_and_toml(tmp_path):
         config_from_dict({"text": {"subtitle_action": "blur"}})
     with pytest.raises(InvalidOptionError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_colourfulness_filter_when_enabled(tmp_path):
+    from vitascope.curate.quality import colourfulness
+
+    colour, _, _ = _roundtrip(cs.pan_shot(4, 8), tmp_path)
+    grey = np.repeat(luma(colour)[..., None], 3, -1).astype(np.uint8)
+    assert colourfulness(grey) < 3 < 20 < colourfulness(colour)
+    cfg = QualityConfig(min_colourfulness=10.0)
+    assert "low_colourfulness" in quality_rejects(measure_quality(grey, luma(grey), cfg), cfg)
+    assert "low_colourfulness" not in quality_rejects(measure_quality(colour, luma(colour), cfg), cfg)
+
+
+def test_watermark_band_cropped_when_asked(tmp_path):
+    path = cs.write(cs.watermarked(cs.pan_shot(11, 36)), tmp_path / "in" / "wm.mp4")
+    clip = clips_from_shots("wm.mp4", probe(path), [(0, 36)], SplitConfig())[0]
+    cfg = config_from_dict({"overlay": {"action": "crop"}, "text": {"enabled": False}})
+    rec = process_clip(str(tmp_path / "in"), clip, str(tmp_path / "out"), cfg)
+    assert "watermark_cropped" in rec["flags"] and rec["rejects"] == []
+    assert rec["crop"][1] >= rec["watermark_box"][3] * cs.H - 1  # the crop starts below the logo

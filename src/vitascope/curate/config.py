@@ -119,6 +119,7 @@ class OverlayConfig:
     min_density: float = 0.01  # persistent-edge pixels per corner-box pixel to flag a logo
     max_background_persistence: float = 0.2  # skip the test when the whole picture is this static
     action: str = "flag"  # "flag" or "crop" (cut the band that holds the logo)
+    max_crop: float = 0.35  # with action="crop": cut at most this fraction of the height; else only flag
 
     def __post_init__(self):
         _check(self.action in ("flag", "crop"), "overlay.action must be 'flag' or 'crop'")

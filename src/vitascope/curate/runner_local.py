@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -43,7 +44,10 @@ def _map(fn: Callable, items: list, workers: int, desc: str, progress: bool) -> 
             results.append(fn(*item))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child would inherit the parent's ONNX Runtime sessions and threads
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             futures = [pool.submit(fn, *item) for item in items]
             for f in as_completed(futures):
                 results.append(f.result())

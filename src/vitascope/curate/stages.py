@@ -156,7 +156,9 @@ def _analyse(path: Path, rec: dict[str, Any], cfg: CurateConfig, timings: dict[s
     rec["overlay_check"], rec["background_persistence"] = ov["overlay_check"], ov["background_persistence"]
     rec["watermark_box"] = _to_frame(ov["watermark_box"], box) if ov["watermark_box"] else None
     if rec["watermark_box"]:
-        band = overlay_crop(ov["watermark_box"]) if cfg.overlay.action == "crop" else None
+        band = (
+            overlay_crop(ov["watermark_box"], cfg.overlay.max_crop) if cfg.overlay.action == "crop" else None
+        )
         flags.append("watermark_cropped" if band else "watermark")
         if band:
             box = _cut_band(box, *band)
@@ -214,6 +216,7 @@ def finish(out: str | Path, sources: list[dict[str, Any]], clips: list[dict[str,
     for r in records:
         r["reasons"] = list(r.get("rejects", [])) + list(r.get("flags", []))
         r["kept"] = not r.get("rejects")
+        r["duration"] = r["end"] - r["start"]
         r.setdefault("camera_motion", None)
         r.setdefault("caption", None)
     emb.deduplicate(records, cfg.embed.dedup_threshold)
