@@ -72,33 +72,40 @@ def _auth() -> dict:
     return {"Authorization": f"Bearer {TOKEN}"}
 
 
-def wait_all(c: httpx.Client, ids: list[str], timeout: float = 1800) -> list[dict]:
-    deadline, pending, done = time.monotonic() + timeout, set(ids), {}
-    while pending and time.monotonic() < deadline:
-        for job in c.get("/v1/jobs", params={"limit": 1000, "newest_first": True}).json()["jobs"]:
-            if job["id"] in pending and job["state"] in ("succeeded", "failed", "cancelled"):
-                done[job["id"]] = job
-                pending.discard(job["id"])
-        time.sleep(0.05)
-    if pending:
-        sys.exit(f"{len(pending)} jobs did not finish in {timeout} s")
-    return [done[i] for i in ids]
+def wait_all(c: httpx.Client, ids: list[str]) -> list[dict]:
+    """Follow the last job's event stream to its end (the queue is FIFO), then read every job once."""
+    with c.stream("GET", f"/v1/jobs/{ids[-1]}/events", timeout=None) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: end"):
+                break
+    jobs = [c.get(f"/v1/jobs/{i}").json() for i in ids]
+    for job in jobs:  # a cancel of a running job lands at its next step, maybe just after the last one ended
+        while job["state"] not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.05)
+            job.update(c.get(f"/v1/jobs/{job['id']}").json())
+    return jobs
 
 
 def submit_latency(url: str, clients: int, submits: int) -> dict:
+    """`clients` threads, each with its own keep-alive connection, post `submits` jobs in all."""
     with httpx.Client(base_url=url, headers=_auth(), timeout=60) as c:
-        blocker = c.post("/v1/jobs", json={"prompt": "keep the worker busy", "steps": 1000}).json()["id"]
+        busy = {"prompt": "keep the worker busy", "steps": 1000, "height": 64, "width": 64, "frames": 9}
+        blocker = c.post("/v1/jobs", json=busy).json()["id"]
 
-        def one(i):
+        def client(k):
+            out = []
             with httpx.Client(base_url=url, headers=_auth(), timeout=60) as cc:
-                t0 = time.perf_counter()
-                r = cc.post("/v1/jobs", json={"prompt": f"load {i}", "seed": i, "steps": 1, "frames": 1})
-                return r.status_code, time.perf_counter() - t0, r.json().get("id")
+                for i in range(k, submits, clients):
+                    t0 = time.perf_counter()
+                    r = cc.post("/v1/jobs", json={"prompt": f"load {i}", "seed": i, "steps": 1, "frames": 1})
+                    out.append((r.status_code, time.perf_counter() - t0, r.json().get("id")))
+            return out
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
-            results = list(pool.map(one, range(submits)))
+            results = [r for part in pool.map(client, range(clients)) for r in part]
         wall = time.perf_counter() - t0
+        worker_busy = c.get(f"/v1/jobs/{blocker}").json()["state"] == "running"
         codes = [r[0] for r in results]
         lat = sorted(r[1] for r in results)
         ids = [r[2] for r in results if r[0] == 201]
@@ -110,6 +117,7 @@ def submit_latency(url: str, clients: int, submits: int) -> dict:
         "submits": submits,
         "accepted": codes.count(201),
         "other_codes": sorted(set(codes) - {201}),
+        "worker_busy_throughout": worker_busy,
         "submit_p50_ms": 1000 * statistics.median(lat),
         "submit_p95_ms": 1000 * lat[int(0.95 * (len(lat) - 1))],
         "submit_max_ms": 1000 * lat[-1],
