@@ -88,7 +88,7 @@ def load_pipeline(model: str | Path | None = None, *, device: str | None = "cpu"
 
     dit = load_dit(folder, dev, dt)
     vae = load_vae(folder.vae, device=dev, dtype=dt).eval()
-    text_cfg = {**OFFICIAL_TEXT, **folder.meta.get("text", {})}
+    text_cfg = {**OFFICIAL_TEXT, **folder.meta.get("text", {}), **folder.meta.get("_vitascope", {}).get("text", {})}
     i2v_text = None
     if folder.layout == "diffusers" and folder.meta.get("_class_name") == "HunyuanVideoImageToVideoPipeline":
         from vitascope.models.text.llava import LlavaI2VEncoder
@@ -131,6 +131,8 @@ def load_pipeline(model: str | Path | None = None, *, device: str | None = "cpu"
 def _defaults(folder: ModelFolder, config) -> ModelDefaults:
     if folder.layout == "vitascope":
         return ModelDefaults(**folder.meta.get("defaults", {}))
+    if "_vitascope" in folder.meta:  # a diffusers folder written by `vitascope convert`
+        return ModelDefaults(**folder.meta["_vitascope"].get("defaults", {}))
     base = OFFICIAL_I2V if config.image_condition_type else OFFICIAL_T2V
     if not config.guidance_embed:
         base = dataclasses.replace(base, guidance=1.0)
