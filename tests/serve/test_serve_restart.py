@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_helpers import start, submit, wait_job  # noqa: E402
+from serve_helpers import Server, start, submit, wait_job  # noqa: E402
 
 MEDIUM = dict(steps=400, height=64, width=64, frames=9)  # a few seconds: killed after a handful of steps
 
@@ -20,6 +20,10 @@ def test_sigkill_mid_job_then_restart_finishes_everything(tmp_path):
             done = wait_job(c, submit(c, prompt="finished before the crash", seed=1))
             assert done["state"] == "succeeded"
             video_before = c.get(done["video_url"]).content
+            twin = Server(data, "--no-ui")  # a second server on one folder would "recover" the first's jobs
+            assert twin.proc.wait(120) != 0
+            twin.stop()
+            assert f"another `vitascope serve` (pid {first.proc.pid}) is using" in twin.log.read_text()
             running = submit(c, prompt="interrupted", **MEDIUM)
             queued = [submit(c, prompt=f"waiting {i}", seed=i) for i in range(3)]
             cancelled = submit(c, prompt="cancelled before the crash")

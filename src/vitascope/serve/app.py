@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from pathlib import Path
 
+from vitascope.errors import VitascopeError
 from vitascope.serve.config import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ def create_app(config: ServeConfig):
     from vitascope.serve.worker import Worker
 
     config.make_dirs()
+    lock = _lock_data(config.data)
     store = JobStore(config.db_path)
     store.recover(config.max_attempts, lambda job_id: config.video_path(job_id).exists())
     worker = Worker(config, store)
@@ -46,6 +50,7 @@ def create_app(config: ServeConfig):
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.data_lock = lock  # held (open) for the life of the process
     install_error_handlers(app)
     app.include_router(make_router(service))
 
@@ -62,6 +67,30 @@ def create_app(config: ServeConfig):
     if config.token:
         app.add_middleware(TokenAuth, token=config.token)
     return app
+
+
+def _lock_data(data: Path):
+    """One server per data folder: a second one would re-queue the first one's running job as 'interrupted'.
+
+    flock is released by the kernel when the process dies, SIGKILL included, so a crash never leaves a stale lock.
+    """
+    import fcntl
+
+    handle = open(data / "server.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise VitascopeError(
+            f"another `vitascope serve` (pid {owner}) is using {data}; stop it or pass a different --data"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 if __name__ == "__main__":
