@@ -11,7 +11,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -39,12 +39,27 @@ def quiet_diffusers() -> None:
 
     diffusers.utils.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 @dataclass
 class Timing:
+    """Wall-clock and process CPU seconds of each timed run.
+
+    On a shared CPU machine wall time swings with other people's jobs; the CPU time this process spent is
+    far steadier and, with one torch thread, is the latency an idle machine would show. Ratios on CPU are
+    therefore taken on CPU time; on CUDA (where the host mostly waits) on wall time.
+    """
+
     name: str
-    seconds: list[float]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    device: str = "cpu"
+
+    @property
+    def seconds(self) -> list[float]:
+        return self.wall if torch.device(self.device).type == "cuda" else self.cpu
 
     @property
     def median(self) -> float:
@@ -61,36 +76,50 @@ def sync(device: str | torch.device) -> None:
 
 
 def interleaved(
-    contenders: dict[str, Callable[[], object]], warmup: int = 1, repeat: int = 5, device: str = "cpu"
+    contenders: dict[str, Callable[[], object]],
+    warmup: int = 1,
+    repeat: int = 5,
+    device: str = "cpu",
+    inner: int = 1,
 ) -> dict[str, Timing]:
     """Time each callable `repeat` times after `warmup` untimed calls, alternating contenders every round.
 
     The order flips each round (A B, B A, ...) so neither side always runs right after the other's cache
-    pollution. Returns name -> Timing.
+    pollution. Each timed run calls the contender `inner` times and records the mean, for calls of a few
+    milliseconds. Returns name -> Timing.
     """
     names = list(contenders)
     for _ in range(warmup):
         for n in names:
             contenders[n]()
     sync(device)
-    out = {n: Timing(n, []) for n in names}
+    out = {n: Timing(n, device=str(device)) for n in names}
     for r in range(repeat):
         for n in names if r % 2 == 0 else names[::-1]:
             sync(device)
-            t0 = time.perf_counter()
-            contenders[n]()
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(inner):
+                contenders[n]()
             sync(device)
-            out[n].seconds.append(time.perf_counter() - t0)
+            out[n].wall.append((time.perf_counter() - w0) / inner)
+            out[n].cpu.append((time.process_time() - c0) / inner)
     return out
 
 
 def ratio_line(label: str, ours: Timing, ref: Timing, unit: str = "s/step") -> str:
     """One printed row: medians (best in brackets) and diffusers/vitascope (>1 means vitascope is faster)."""
-    return (
+    kind = "wall" if ours.seconds is ours.wall else "cpu"
+    row = (
         f"{label:<28} vitascope {ours.median:8.4f} {unit} (best {ours.best:.4f})   "
         f"diffusers {ref.median:8.4f} {unit} (best {ref.best:.4f})   "
-        f"ratio diffusers/vitascope {ref.median / ours.median:5.2f}x"
+        f"ratio diffusers/vitascope {ref.median / ours.median:5.2f}x  [{kind} time]"
     )
+    if kind == "cpu":
+        row += (
+            f"\n{'':<28} wall medians: vitascope {statistics.median(ours.wall):.4f}, "
+            f"diffusers {statistics.median(ref.wall):.4f} (machine shared: wall time is noisy)"
+        )
+    return row
 
 
 @torch.no_grad()
