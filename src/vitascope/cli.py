@@ -33,6 +33,9 @@ COMMANDS = [
 
 
 def _register() -> None:
+    if getattr(app, "_vitascope_registered", False):
+        return
+    app._vitascope_registered = True
     for name, module, func in COMMANDS:
         try:
             mod = importlib.import_module(module)
