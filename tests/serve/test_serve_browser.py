@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = start(tmp_path_factory.mktemp("serve-ui"))
+    srv = start(tmp_path_factory.mktemp("serve-ui"), "--max-steps", "1000")
     yield srv
     srv.stop()
 
@@ -97,3 +97,29 @@ def test_image_to_video_tab(server, page, tmp_path):
     with server.client() as c:
         jobs = c.get("/v1/jobs", params={"state": "succeeded"}).json()["jobs"]
     assert any(j["task"] == "i2v" and j["prompt"] == "the green field sways" for j in jobs)
+
+
+def test_progress_bar_moves_and_a_cancel_from_the_api_shows_in_the_page(server, page):
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/ui/")
+    expect(page.locator("#t2v-height input")).to_have_value("32")
+    page.locator("#t2v-prompt textarea").fill("a long one")
+    page.locator("#t2v-height input").fill("64")
+    page.locator("#t2v-width input").fill("64")
+    page.locator("#t2v-frames input").fill("9")
+    page.locator("#t2v-steps input").fill("1000")
+    page.click("#t2v-generate")
+    tracker = page.locator("#t2v-video [data-testid=status-tracker]")
+    expect(tracker).to_contain_text(re.compile(r"step [1-9]\d*/1000"))
+    with server.client() as c:
+        job = [
+            j
+            for j in c.get("/v1/jobs", params={"state": "running"}).json()["jobs"]
+            if j["prompt"] == "a long one"
+        ]
+        assert len(job) == 1
+        assert c.delete(f"/v1/jobs/{job[0]['id']}").status_code == 200
+    expect(page.locator("#t2v-status")).to_contain_text("cancelled")

@@ -28,24 +28,23 @@ def build_blocks(service: JobService):
         return [(str(service.video(j.id)), j.options.get("prompt", "")[:60]) for j in jobs]
 
     def follow(job_id: str, progress):
-        """Yield (status text, video) until the job ends; the progress bar tracks its steps."""
+        """Wait for the job to end, moving the progress bar; return (status text, video path or None).
+
+        A plain function, not a generator: every yield would end Gradio's progress display for a moment.
+        """
         while True:
             job = service.get(job_id)
             if job.state == "queued":
-                pos = service.queue_position(job)
-                progress(0.0, desc=f"queued (position {pos})")
-                yield f"Job `{job_id}` is queued, position {pos}.", None
+                progress(0.0, desc=f"queued (position {service.queue_position(job)})")
             elif job.state == "running":
-                frac = job.step / job.total if job.total else 0.0
-                progress(frac, desc=f"step {job.step}/{job.total}")
-                yield f"Job `{job_id}` is running: step {job.step} of {job.total or '?'}.", None
+                progress(
+                    job.step / job.total if job.total else 0.0, desc=f"step {job.step}/{job.total or '?'}"
+                )
             elif job.state == "succeeded":
-                yield f"Job `{job_id}` succeeded.", str(service.video(job_id))
-                return
+                return f"Job `{job_id}` succeeded.", str(service.video(job_id))
             else:
-                yield f"Job `{job_id}` {job.state}: {job.error or 'no reason given'}.", None
-                return
-            time.sleep(0.3)
+                return f"Job `{job_id}` {job.state}: {job.error or 'no reason given'}.", None
+            time.sleep(0.25)
 
     def run(task, prompt, negative, height, width, frames, steps, seed, guidance, image_path, progress):
         fields = dict(task=task, prompt=prompt, negative_prompt=negative or None, height=_int(height),
@@ -56,15 +55,15 @@ def build_blocks(service: JobService):
             job = service.submit(JobRequest(**fields), image)
         except VitascopeError as e:
             raise gr.Error(str(e)) from e
-        yield from follow(job.id, progress)
+        return follow(job.id, progress)
 
     def t2v(prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
-        yield from run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress)
+        return run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress)
 
     def i2v(image, prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
         if not image:
             raise gr.Error("Upload a picture first: image-to-video starts from it.")
-        yield from run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
+        return run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
 
     def settings(prefix: str):
         # values arrive on page load (`defaults` below): the model may still be loading when this is built
