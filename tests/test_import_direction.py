@@ -1,0 +1,58 @@
+"""STYLE.md's one-way imports, checked on the source: nn <- models <- pipelines <- serve <- cli; flow needs
+only torch; nothing imports cli; parallel is never imported by models."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "vitascope"
+
+# area -> areas of vitascope it must not import
+FORBIDDEN = {
+    "nn": {"models", "pipelines", "serve", "cli", "train", "curate", "parallel", "data", "convert"},
+    "flow": {"nn", "models", "pipelines", "serve", "cli", "train", "curate", "parallel", "data", "convert"},
+    "models": {"pipelines", "serve", "cli", "train", "curate", "parallel", "data"},
+    "pipelines": {"serve", "cli", "train", "curate"},
+    "serve": {"cli", "train", "curate"},
+    "synthetic": {"pipelines", "serve", "cli", "train", "curate"},
+    "curate": {"serve", "cli", "train"},
+    "train": {"serve", "cli", "curate"},
+}
+
+
+def _imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+def test_imports_point_one_way():
+    bad = []
+    for area, forbidden in FORBIDDEN.items():
+        for path in (SRC / area).rglob("*.py"):
+            for mod in _imports(path):
+                parts = mod.split(".")
+                if parts[0] == "vitascope" and len(parts) > 1 and parts[1] in forbidden:
+                    bad.append(f"{path.relative_to(SRC)} imports {mod}")
+    assert not bad, "imports against the layering:\n" + "\n".join(bad)
+
+
+def test_nothing_imports_cli_and_library_does_not_print():
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        for mod in _imports(path):
+            if mod == "vitascope.cli" and rel.name != "cli.py":
+                offenders.append(f"{rel} imports vitascope.cli")
+    assert not offenders, offenders
+
+
+def test_torch_load_is_weights_only():
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load" and \
+                    getattr(getattr(node.func, "value", None), "id", "") == "torch":
+                kw = {k.arg: k.value for k in node.keywords}
+                assert "weights_only" in kw and getattr(kw["weights_only"], "value", None) is True, \
+                    f"{path.relative_to(SRC)}:{node.lineno} calls torch.load without weights_only=True"
