@@ -33,15 +33,15 @@ def vae_clip(
     seed: int, frames: int, height: int, width: int, interval_range: tuple[int, int], simple_fraction: float
 ) -> torch.Tensor:
     """A [3, frames, H, W] clip in [-1, 1] sampled with a random frame interval: the world clip is rendered
-    (frames-1)*k+1 frames long and every k-th frame kept, with k drawn from `interval_range` (so the VAE
-    sees the same motion at several speeds, as the paper's random intervals 1-8 do on real video)."""
+    (frames-1)*k_max+1 frames long and a stride-k window of it kept, k drawn from `interval_range`, so the VAE
+    sees the same motion at several speeds (the paper's random intervals 1-8 on real video)."""
     rng = np.random.default_rng([seed, 11])
-    k = int(rng.integers(interval_range[0], interval_range[1] + 1)) if frames > 1 else 1
-    # Longer source, same travel: the world spreads its motion over the whole clip; to get faster motion
-    # per kept frame we render the k-times-longer clip and keep a stride-k window of it.
-    total = (frames - 1) * k + 1
+    lo, hi = interval_range
+    k = int(rng.integers(lo, hi + 1)) if frames > 1 else 1
+    total = (frames - 1) * hi + 1
     spec = world_scene(seed, total, height, width, simple_fraction)
-    return to_model_range(render(spec)[::k][:frames])
+    start = int(rng.integers(0, total - (frames - 1) * k))
+    return to_model_range(render(spec)[start : start + (frames - 1) * k + 1 : k])
 
 
 def dit_caption(spec: SceneSpec, rng: np.random.Generator, canonical_fraction: float) -> str:

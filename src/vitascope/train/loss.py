@@ -110,6 +110,7 @@ def vae_reconstruction_loss(
     noise: torch.Tensor,
     lpips_model: nn.Module | None = None,
     lpips_weight: float = 0.0,
+    mse_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """video [B, 3, F, H, W] in [-1, 1] -> (loss [B] without the adversarial term, reconstruction, parts).
 
@@ -122,6 +123,10 @@ def vae_reconstruction_loss(
     kl = kl_divergence(mean, logvar)
     loss = l1 + kl_weight * kl
     parts = {"l1": l1.detach().mean(), "kl": kl.detach().mean()}
+    if mse_weight > 0:
+        mse = (recon - video).pow(2).flatten(1).mean(dim=1)
+        loss = loss + mse_weight * mse
+        parts["mse"] = mse.detach().mean()
     if lpips_model is not None and lpips_weight > 0:
         b, c, f, h, w = video.shape
         flat = lambda v: v.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)  # noqa: E731

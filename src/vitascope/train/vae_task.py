@@ -62,7 +62,9 @@ class VAETask:
         noise = torch.stack(
             [torch.randn(shape, generator=torch.Generator().manual_seed(sample_seed(r.seed, step, micro, 3, g))) for g in indices]
         )
-        loss, recon, parts = vae_reconstruction_loss(self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight)
+        if not r.extras.get("sample_posterior", True):
+            noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
+        loss, recon, parts = vae_reconstruction_loss(self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight, r.extras.get("mse_weight", 0.0))
         total = loss.mean()
         disc = self.extra_modules.get("discriminator")
         if disc is not None and step >= r.adv_start:
