@@ -48,18 +48,19 @@ class Timing:
     """Wall-clock and process CPU seconds of each timed run.
 
     On a shared CPU machine wall time swings with other people's jobs; the CPU time this process spent is
-    far steadier and, with one torch thread, is the latency an idle machine would show. Ratios on CPU are
-    therefore taken on CPU time; on CUDA (where the host mostly waits) on wall time.
+    far steadier and, with one torch thread, is the latency an idle machine would show. Ratios are therefore
+    taken on CPU time for one-thread CPU runs, and on wall time on CUDA (the host mostly waits) or with
+    several threads (CPU time would sum the threads).
     """
 
     name: str
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
-    device: str = "cpu"
+    clock: str = "cpu"  # "cpu" | "wall": which list the medians and ratios use
 
     @property
     def seconds(self) -> list[float]:
-        return self.wall if torch.device(self.device).type == "cuda" else self.cpu
+        return self.cpu if self.clock == "cpu" else self.wall
 
     @property
     def median(self) -> float:
@@ -93,7 +94,8 @@ def interleaved(
         for n in names:
             contenders[n]()
     sync(device)
-    out = {n: Timing(n, device=str(device)) for n in names}
+    clock = "cpu" if torch.device(device).type == "cpu" and torch.get_num_threads() == 1 else "wall"
+    out = {n: Timing(n, clock=clock) for n in names}
     for r in range(repeat):
         for n in names if r % 2 == 0 else names[::-1]:
             sync(device)
@@ -108,7 +110,7 @@ def interleaved(
 
 def ratio_line(label: str, ours: Timing, ref: Timing, unit: str = "s/step") -> str:
     """One printed row: medians (best in brackets) and diffusers/vitascope (>1 means vitascope is faster)."""
-    kind = "wall" if ours.seconds is ours.wall else "cpu"
+    kind = ours.clock
     row = (
         f"{label:<28} vitascope {ours.median:8.4f} {unit} (best {ours.best:.4f})   "
         f"diffusers {ref.median:8.4f} {unit} (best {ref.best:.4f})   "
