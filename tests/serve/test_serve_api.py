@@ -50,6 +50,12 @@ def test_health_reports_the_served_model(client):
     assert set(health["tasks"]) >= {"t2v", "i2v"}
     assert health["defaults"]["height"] % 16 == 0
     assert health["limits"]["max_queue"] == MAX_QUEUE
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/video", "/v1/jobs/{job_id}/events"} <= set(
+        paths
+    )
+    assert set(paths["/v1/jobs/{job_id}"]) == {"get", "delete"}
 
 
 def test_text_to_video_job_produces_a_playable_mp4(client, server, tmp_path):
