@@ -19,6 +19,15 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789"
 TERMINAL = ("succeeded", "failed", "cancelled")
 _TINY: dict[str, Path] = {}
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that fails between start and stop must not leave a server running after pytest exits."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def tiny_model() -> Path:
@@ -65,6 +74,7 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
         self._log_file = open(self.log, "wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        _STARTED.append(self.proc)
 
     def client(self, token: str | None = "default", timeout: float = 30.0) -> httpx.Client:
         token = self.token if token == "default" else token

@@ -60,10 +60,12 @@ def test_sigkill_mid_job_then_restart_finishes_everything(tmp_path):
 def test_sigterm_requeues_the_running_job_and_a_job_that_keeps_crashing_is_failed(tmp_path):
     data = tmp_path / "data"
     first = start(data, "--no-ui", "--max-steps", "1000")
-    with first.client() as c:
-        running = submit(c, prompt="stopped politely", **MEDIUM)
-        wait_job(c, running, until=("running",), pred=lambda j: j["progress"]["step"] >= 2)
-    first.stop()  # graceful: the worker stops at the next step and re-queues the job
+    try:
+        with first.client() as c:
+            running = submit(c, prompt="stopped politely", **MEDIUM)
+            wait_job(c, running, until=("running",), pred=lambda j: j["progress"]["step"] >= 2)
+    finally:
+        first.stop()  # graceful: the worker stops at the next step and re-queues the job
     log = first.log.read_text()
     assert (
         "Application shutdown complete" in log and f"job {running} interrupted by shutdown; re-queued" in log
