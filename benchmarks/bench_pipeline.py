@@ -125,11 +125,51 @@ def run_size(size: PipeSize, warmup: int, repeat: int) -> None:
 
     err = float(np.abs(run_ours() - run_ref()).max())
     timings = interleaved({"vitascope": run_ours, "diffusers": run_ref}, warmup=warmup, repeat=repeat, inner=size.inner)
+    split_ours = stage_split(run_ours, {"text": [ours.text_encoder, ours.clip_encoder], "dit": [ours.dit], "vae": [ours.vae]})
+    split_ref = stage_split(run_ref, {"text": [ref.text_encoder, ref.text_encoder_2], "dit": [ref.transformer],
+                                      "vae": [ref.vae]})
     label = f"{size.name} {size.height}x{size.width}x{size.frames}, {size.steps} steps"
     print(ratio_line(label, timings["vitascope"], timings["diffusers"], unit="s/video"))
+    for name, split in (("vitascope", split_ours), ("diffusers", split_ref)):
+        print(f"{'':<28} {name:<9} CPU s: " + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))
     print(f"{'':<28} load: vitascope {t_ours:.2f} s, diffusers {t_ref:.2f} s; "
           f"max|frames vitascope - diffusers| {err:.1e} (frames in [0, 1]; "
           f"VAE in 16-frame windows, as diffusers' default)")
+
+
+def stage_split(run, stages: dict[str, list]) -> dict[str, float]:
+    """Process CPU seconds of one run, split by stage: each listed object's forward / encode / decode calls
+    are wrapped for the run (instance attributes, removed afterwards); the rest is "other"."""
+    spent = dict.fromkeys(stages, 0.0)
+    depth = dict.fromkeys(stages, 0)  # nested calls within a stage (decode -> forward) count once
+    patched = []
+    for stage, objs in stages.items():
+        for obj in objs:
+            for attr in ("forward", "encode", "decode"):
+                if not hasattr(obj, attr) or attr in vars(obj):
+                    continue
+                orig = getattr(obj, attr)
+
+                def wrapper(*a, _orig=orig, _stage=stage, **k):
+                    depth[_stage] += 1
+                    c0 = time.process_time()
+                    try:
+                        return _orig(*a, **k)
+                    finally:
+                        depth[_stage] -= 1
+                        if depth[_stage] == 0:
+                            spent[_stage] += time.process_time() - c0
+
+                setattr(obj, attr, wrapper)
+                patched.append((obj, attr))
+    c0 = time.process_time()
+    try:
+        run()
+    finally:
+        for obj, attr in patched:
+            delattr(obj, attr)
+    spent["other"] = time.process_time() - c0 - sum(spent.values())
+    return spent
 
 
 def main() -> None:
