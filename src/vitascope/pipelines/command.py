@@ -50,6 +50,8 @@ def generate(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
     vae_tiling: bool = typer.Option(False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."),
+    lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
+    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.pipelines.loader import load_pipeline
@@ -64,7 +66,7 @@ def generate(
         cfg_scale=cfg_scale, i2v_stability=i2v_stability, fps=fps,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
-    pipe = load_pipeline(model, device=device, dtype=dtype)
+    pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     out = save_result(result, output)

@@ -75,7 +75,14 @@ def load_dit(folder: ModelFolder, device, dtype):
     return dit.to(device=device, dtype=dtype).eval()
 
 
-def load_pipeline(model: str | Path | None = None, *, device: str | None = "cpu", dtype="float32", **kwargs):
+def load_pipeline(
+    model: str | Path | None = None,
+    *,
+    device: str | None = "cpu",
+    dtype="float32",
+    loras: list[tuple[str | Path, float]] | None = None,
+):
+    """`loras`: (file, strength) pairs merged into the DiT (Tencent/Kohya or PEFT key format)."""
     from vitascope.models.text.clip import CLIPEncoder
     from vitascope.models.text.llm import LLMEncoder
     from vitascope.models.vae import load_vae
@@ -87,6 +94,10 @@ def load_pipeline(model: str | Path | None = None, *, device: str | None = "cpu"
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
 
     dit = load_dit(folder, dev, dt)
+    for path, strength in loras or []:
+        from vitascope.convert.lora import load_lora
+
+        load_lora(path, dit, strength)
     vae = load_vae(folder.vae, device=dev, dtype=dt).eval()
     text_cfg = {**OFFICIAL_TEXT, **folder.meta.get("text", {}), **folder.meta.get("_vitascope", {}).get("text", {})}
     i2v_text = None
