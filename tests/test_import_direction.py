@@ -51,8 +51,12 @@ def test_nothing_imports_cli_and_library_does_not_print():
 def test_torch_load_is_weights_only():
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load" and \
-                    getattr(getattr(node.func, "value", None), "id", "") == "torch":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", "") == "load"
+                and getattr(getattr(node.func, "value", None), "id", "") == "torch"
+            ):
                 kw = {k.arg: k.value for k in node.keywords}
-                assert "weights_only" in kw and getattr(kw["weights_only"], "value", None) is True, \
+                assert "weights_only" in kw and getattr(kw["weights_only"], "value", None) is True, (
                     f"{path.relative_to(SRC)}:{node.lineno} calls torch.load without weights_only=True"
+                )

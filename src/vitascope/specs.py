@@ -9,7 +9,9 @@ HUNYUAN_T2V = DiTConfig()
 # I2V, token replace (the 2025-03-07 weights): 16 channels, guidance embedded.
 HUNYUAN_I2V_TOKEN_REPLACE = DiTConfig(image_condition_type="token_replace")
 # I2V, latent concat (the first release): 33 input channels, no guidance embedding.
-HUNYUAN_I2V_LATENT_CONCAT = DiTConfig(in_channels=33, guidance_embed=False, image_condition_type="latent_concat")
+HUNYUAN_I2V_LATENT_CONCAT = DiTConfig(
+    in_channels=33, guidance_embed=False, image_condition_type="latent_concat"
+)
 # Tiny: for tests; every axis is exercised (2 heads, RoPE on all three axes, both block kinds).
 TINY = DiTConfig(
     hidden_size=32,

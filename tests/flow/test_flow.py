@@ -53,7 +53,9 @@ def test_euler_with_true_velocity_recovers_data():
         x = euler_step(x, velocity_target(x0, eps), sig[i], sig[i + 1])
     assert torch.allclose(x, x0, atol=1e-5)
     # and the path agrees with the sampler's sigma convention
-    assert torch.allclose(interpolate(x0, eps, torch.full((3,), float(sig[3]))), eps + (sig[3] - 1) * (eps - x0), atol=1e-6)
+    assert torch.allclose(
+        interpolate(x0, eps, torch.full((3,), float(sig[3]))), eps + (sig[3] - 1) * (eps - x0), atol=1e-6
+    )
 
 
 def test_timestep_samplers():

@@ -4,22 +4,31 @@ import dataclasses
 
 import pytest
 import torch
-from _helpers import reseed_parameters
 from diffusers import HunyuanVideoTransformer3DModel
 
-from vitascope.convert.diffusers_dit import config_from_diffusers, config_to_diffusers, diffusers_to_tencent, tencent_to_diffusers
+from _helpers import reseed_parameters
+from vitascope.convert.diffusers_dit import (
+    config_from_diffusers,
+    config_to_diffusers,
+    diffusers_to_tencent,
+    tencent_to_diffusers,
+)
 from vitascope.models.dit import HunyuanVideoDiT
 from vitascope.specs import TINY
 
 VARIANTS = {
     "t2v": TINY,
     "token_replace": dataclasses.replace(TINY, image_condition_type="token_replace"),
-    "latent_concat": dataclasses.replace(TINY, in_channels=33, guidance_embed=False, image_condition_type="latent_concat"),
+    "latent_concat": dataclasses.replace(
+        TINY, in_channels=33, guidance_embed=False, image_condition_type="latent_concat"
+    ),
 }
 
 
 def _pair(cfg, seed=0):
-    ref = HunyuanVideoTransformer3DModel(**{k: v for k, v in config_to_diffusers(cfg).items() if k != "_class_name"})
+    ref = HunyuanVideoTransformer3DModel(
+        **{k: v for k, v in config_to_diffusers(cfg).items() if k != "_class_name"}
+    )
     reseed_parameters(ref, seed)
     ours = HunyuanVideoDiT(config_from_diffusers(dict(ref.config)))
     ours.load_state_dict(diffusers_to_tencent(ref.state_dict()), strict=True)

@@ -24,15 +24,39 @@ def model(tmp_path_factory):
 
 def _run(*args):
     src = os.path.join(os.path.dirname(__file__), "..", "..", "src")  # also works without an install
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "vitascope.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "vitascope.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_generate_mp4_with_sidecar(model, tmp_path):
     out = tmp_path / "clip.mp4"
-    r = _run("generate", "--model", str(model), "--prompt", PROMPT, "--height", "48", "--width", "32",
-             "--frames", "9", "--steps", "2", "--seed", "11", "--fps", "12", "--output", str(out))
+    r = _run(
+        "generate",
+        "--model",
+        str(model),
+        "--prompt",
+        PROMPT,
+        "--height",
+        "48",
+        "--width",
+        "32",
+        "--frames",
+        "9",
+        "--steps",
+        "2",
+        "--seed",
+        "11",
+        "--fps",
+        "12",
+        "--output",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and "seed 11" in r.stdout
     with av.open(str(out)) as c:
@@ -42,7 +66,14 @@ def test_generate_mp4_with_sidecar(model, tmp_path):
     assert len(frames) == 9 and frames[0].shape == (48, 32, 3)
     meta = json.loads((tmp_path / "clip.mp4.json").read_text())
     o = meta["options"]
-    assert (o["prompt"], o["height"], o["width"], o["frames"], o["steps"], o["seed"]) == (PROMPT, 48, 32, 9, 2, 11)
+    assert (o["prompt"], o["height"], o["width"], o["frames"], o["steps"], o["seed"]) == (
+        PROMPT,
+        48,
+        32,
+        9,
+        2,
+        11,
+    )
     assert {"flow_shift", "guidance", "cfg_scale", "negative_prompt"} <= set(o)
     assert meta["fps"] == 12 and meta["model"]["name"] == "vitascope-tiny" and meta["model"]["config_sha256"]
 
@@ -54,9 +85,26 @@ def test_png_folder_and_i2v(model, tmp_path):
     runner = CliRunner()
     cli._register()
     out = str(tmp_path / "frames") + "/"
-    r = runner.invoke(cli.app, ["generate", "--model", str(model), "--prompt", PROMPT, "--image",
-                                str(tmp_path / "first.png"), "--height", "32", "--width", "32", "--seed", "2",
-                                "--output", out])
+    r = runner.invoke(
+        cli.app,
+        [
+            "generate",
+            "--model",
+            str(model),
+            "--prompt",
+            PROMPT,
+            "--image",
+            str(tmp_path / "first.png"),
+            "--height",
+            "32",
+            "--width",
+            "32",
+            "--seed",
+            "2",
+            "--output",
+            out,
+        ],
+    )
     assert r.exit_code == 0, r.output
     pngs = sorted((tmp_path / "frames").glob("*.png"))
     assert [p.name for p in pngs] == [f"{i:05d}.png" for i in range(5)]
@@ -75,14 +123,18 @@ def test_png_folder_and_i2v(model, tmp_path):
     ],
 )
 def test_bad_options_fail_clearly(model, tmp_path, args, expected):
-    r = _run_inproc(["generate", "--model", str(model), "--prompt", "x", "--output", str(tmp_path / "o.mp4"), *args])
+    r = _run_inproc(
+        ["generate", "--model", str(model), "--prompt", "x", "--output", str(tmp_path / "o.mp4"), *args]
+    )
     assert r.exit_code == 2 and expected in r.output
     assert not (tmp_path / "o.mp4").exists()
 
 
 def test_bad_files_fail_clearly(model, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
-    r = _run_inproc(["generate", "--model", str(model), "--prompt", "x", "--image", str(tmp_path / "notes.png")])
+    r = _run_inproc(
+        ["generate", "--model", str(model), "--prompt", "x", "--image", str(tmp_path / "notes.png")]
+    )
     assert r.exit_code == 2 and "notes.png" in r.output
     r = _run_inproc(["generate", "--model", str(tmp_path / "missing"), "--prompt", "x"])
     assert r.exit_code == 2 and "does not exist" in r.output

@@ -20,14 +20,24 @@ def reference(tmp_path_factory):
     pipe = tiny_diffusers_t2v(shift=5.0)
     root = tmp_path_factory.mktemp("layouts")
     pipe.save_pretrained(root / "diffusers")
-    ref = pipe(prompt=PROMPT, height=32, width=32, num_frames=5, num_inference_steps=3, guidance_scale=6.0,
-               generator=torch.Generator("cpu").manual_seed(3), output_type="np").frames[0]
+    ref = pipe(
+        prompt=PROMPT,
+        height=32,
+        width=32,
+        num_frames=5,
+        num_inference_steps=3,
+        guidance_scale=6.0,
+        generator=torch.Generator("cpu").manual_seed(3),
+        output_type="np",
+    ).frames[0]
     return root, ref
 
 
 def _ours(folder):
     pipe = vitascope.load_pipeline(folder)
-    opts = GenerationOptions(prompt=PROMPT, height=32, width=32, frames=5, steps=3, seed=3, guidance=6.0, flow_shift=5.0)
+    opts = GenerationOptions(
+        prompt=PROMPT, height=32, width=32, frames=5, steps=3, seed=3, guidance=6.0, flow_shift=5.0
+    )
     return pipe, pipe.generate(opts).video
 
 

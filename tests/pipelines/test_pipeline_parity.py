@@ -36,8 +36,19 @@ def test_t2v_frames_match_diffusers(t2v, cfg):
     ref = _ref(pipe, 7, prompt=PROMPT, negative_prompt=neg if cfg > 1 else None, true_cfg_scale=cfg, **kw)
     ours = vitascope.load_pipeline(folder)
     assert ours.identity["layout"] == "diffusers" and ours.defaults.flow_shift == 7.0
-    res = ours.generate(GenerationOptions(prompt=PROMPT, negative_prompt=neg, height=32, width=48, frames=5,
-                                          steps=3, seed=7, guidance=6.0, cfg_scale=cfg))
+    res = ours.generate(
+        GenerationOptions(
+            prompt=PROMPT,
+            negative_prompt=neg,
+            height=32,
+            width=48,
+            frames=5,
+            steps=3,
+            seed=7,
+            guidance=6.0,
+            cfg_scale=cfg,
+        )
+    )
     assert res.video.shape == ref.shape == (5, 32, 48, 3)
     err = np.abs(res.video - ref).max()
     assert err <= TOL, err
@@ -66,14 +77,41 @@ def test_i2v_frames_match_diffusers(tmp_path, kind):
     # diffusers' default template hard-codes LLaVA-L/336's 576 image tokens; state the tiny tower's count
     n = image_token_count(pipe.text_encoder.config)
     t = PROMPT_TEMPLATES["dit-llm-encode-video-i2v"]
-    template = {"template": t.template, "crop_start": t.crop_start, "image_emb_start": 5, "image_emb_end": 5 + n,
-                "image_emb_len": n}
-    ref = _ref(pipe, 5, image=PIL.Image.fromarray(img), prompt=PROMPT, height=32, width=48, num_frames=frames,
-               num_inference_steps=3, guidance_scale=6.0, image_embed_interleave=4 if kind == "token_replace" else 2,
-               prompt_template=template)
+    template = {
+        "template": t.template,
+        "crop_start": t.crop_start,
+        "image_emb_start": 5,
+        "image_emb_end": 5 + n,
+        "image_emb_len": n,
+    }
+    ref = _ref(
+        pipe,
+        5,
+        image=PIL.Image.fromarray(img),
+        prompt=PROMPT,
+        height=32,
+        width=48,
+        num_frames=frames,
+        num_inference_steps=3,
+        guidance_scale=6.0,
+        image_embed_interleave=4 if kind == "token_replace" else 2,
+        prompt_template=template,
+    )
     ours = vitascope.load_pipeline(tmp_path / "hv")
-    res = ours.generate(GenerationOptions(prompt=PROMPT, task="i2v", image=str(tmp_path / "in.png"), height=32,
-                                          width=48, frames=frames, steps=3, seed=5, guidance=6.0, i2v_stability=True))
+    res = ours.generate(
+        GenerationOptions(
+            prompt=PROMPT,
+            task="i2v",
+            image=str(tmp_path / "in.png"),
+            height=32,
+            width=48,
+            frames=frames,
+            steps=3,
+            seed=5,
+            guidance=6.0,
+            i2v_stability=True,
+        )
+    )
     assert res.video.shape == ref.shape
     err = np.abs(res.video - ref).max()
     assert err <= TOL, err

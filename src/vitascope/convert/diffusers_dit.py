@@ -30,20 +30,38 @@ RENAMES = [
     ("final_layer.linear", "proj_out"),
 ]
 _REF = ("txt_in.individual_token_refiner.blocks.{n}.", "context_embedder.token_refiner.refiner_blocks.{n}.")
-for a, b in [("norm1", "norm1"), ("norm2", "norm2"), ("self_attn_proj", "attn.to_out.0"), ("mlp.fc1", "ff.net.0.proj"),
-             ("mlp.fc2", "ff.net.2"), ("adaLN_modulation.1", "norm_out.linear")]:
+for a, b in [
+    ("norm1", "norm1"),
+    ("norm2", "norm2"),
+    ("self_attn_proj", "attn.to_out.0"),
+    ("mlp.fc1", "ff.net.0.proj"),
+    ("mlp.fc2", "ff.net.2"),
+    ("adaLN_modulation.1", "norm_out.linear"),
+]:
     RENAMES.append((_REF[0] + a, _REF[1] + b))
 _DB = ("double_blocks.{n}.", "transformer_blocks.{n}.")
-for a, b in [("img_mod.linear", "norm1.linear"), ("txt_mod.linear", "norm1_context.linear"),
-             ("img_attn_q_norm", "attn.norm_q"), ("img_attn_k_norm", "attn.norm_k"),
-             ("txt_attn_q_norm", "attn.norm_added_q"), ("txt_attn_k_norm", "attn.norm_added_k"),
-             ("img_attn_proj", "attn.to_out.0"), ("txt_attn_proj", "attn.to_add_out"),
-             ("img_mlp.fc1", "ff.net.0.proj"), ("img_mlp.fc2", "ff.net.2"),
-             ("txt_mlp.fc1", "ff_context.net.0.proj"), ("txt_mlp.fc2", "ff_context.net.2")]:
+for a, b in [
+    ("img_mod.linear", "norm1.linear"),
+    ("txt_mod.linear", "norm1_context.linear"),
+    ("img_attn_q_norm", "attn.norm_q"),
+    ("img_attn_k_norm", "attn.norm_k"),
+    ("txt_attn_q_norm", "attn.norm_added_q"),
+    ("txt_attn_k_norm", "attn.norm_added_k"),
+    ("img_attn_proj", "attn.to_out.0"),
+    ("txt_attn_proj", "attn.to_add_out"),
+    ("img_mlp.fc1", "ff.net.0.proj"),
+    ("img_mlp.fc2", "ff.net.2"),
+    ("txt_mlp.fc1", "ff_context.net.0.proj"),
+    ("txt_mlp.fc2", "ff_context.net.2"),
+]:
     RENAMES.append((_DB[0] + a, _DB[1] + b))
 _SB = ("single_blocks.{n}.", "single_transformer_blocks.{n}.")
-for a, b in [("linear2", "proj_out"), ("q_norm", "attn.norm_q"), ("k_norm", "attn.norm_k"),
-             ("modulation.linear", "norm.linear")]:
+for a, b in [
+    ("linear2", "proj_out"),
+    ("q_norm", "attn.norm_q"),
+    ("k_norm", "attn.norm_k"),
+    ("modulation.linear", "norm.linear"),
+]:
     RENAMES.append((_SB[0] + a, _SB[1] + b))
 
 # Fused Tencent tensors split along dim 0 into several diffusers tensors. "thirds" = equal q/k/v split;
@@ -58,7 +76,7 @@ FUSED = [
 SWAPPED = [("final_layer.adaLN_modulation.1", "norm_out.linear")]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _regex(template: str) -> re.Pattern:
     return re.compile("^" + re.escape(template).replace(r"\{n\}", r"(?P<n>\d+)") + r"\.(?P<p>weight|bias)$")
 
@@ -89,7 +107,7 @@ def tencent_to_diffusers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
                     else:
                         width = sd[key.rsplit(".", 1)[0] + ".weight"].shape[1]
                         parts = value.split([width, width, width, value.shape[0] - 3 * width], dim=0)
-                    for d, part in zip(dsts, parts):
+                    for d, part in zip(dsts, parts, strict=True):
                         out[f"{_fill(d, n)}.{m['p']}"] = part
                     break
             else:

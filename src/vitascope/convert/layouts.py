@@ -7,7 +7,6 @@ config differ); text encoders are transformers folders and are copied, tokenizer
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -20,8 +19,16 @@ from vitascope.errors import InvalidOptionError
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("vitascope", "diffusers", "tencent")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-                    "chat_template.jinja", "added_tokens.json", "tokenizer.model")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "added_tokens.json",
+    "tokenizer.model",
+)
 
 
 def vae_config_to_diffusers(cfg) -> dict:
@@ -69,7 +76,9 @@ def convert_folder(src: str | Path, dst: str | Path, to: str) -> Path:
     if dst.exists() and any(dst.iterdir()):
         raise InvalidOptionError(f"{dst} exists and is not empty; choose a new --out folder")
     if folder.meta.get("i2v") or folder.meta.get("_class_name") == "HunyuanVideoImageToVideoPipeline":
-        raise InvalidOptionError("converting LLaVA-based I2V folders is not supported yet; convert T2V folders")
+        raise InvalidOptionError(
+            "converting LLaVA-based I2V folders is not supported yet; convert T2V folders"
+        )
     from vitascope.models.vae import load_vae
 
     dit = load_dit(folder, "cpu", torch.float32)
@@ -79,30 +88,53 @@ def convert_folder(src: str | Path, dst: str | Path, to: str) -> Path:
         _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
         _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)
         text = folder.meta.get("text") if folder.layout == "vitascope" else None
-        save_vitascope_folder(dst, dit, vae, name=folder.name, defaults=_defaults(folder, dit.config), text=text,
-                              i2v_mode=folder.meta.get("i2v_mode"))
+        save_vitascope_folder(
+            dst,
+            dit,
+            vae,
+            name=folder.name,
+            defaults=_defaults(folder, dit.config),
+            text=text,
+            i2v_mode=folder.meta.get("i2v_mode"),
+        )
     elif to == "diffusers":
         _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, dst / "tokenizer")
         _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, dst / "tokenizer_2")
         write_json_atomic(config_to_diffusers(dit.config), dst / "transformer" / "config.json")
-        save_safetensors_atomic(tencent_to_diffusers(sd), dst / "transformer" / "diffusion_pytorch_model.safetensors",
-                                metadata={"format": "pt"})
-        save_safetensors_atomic(dict(vae.state_dict()), dst / "vae" / "diffusion_pytorch_model.safetensors",
-                                metadata={"format": "pt"})
+        save_safetensors_atomic(
+            tencent_to_diffusers(sd),
+            dst / "transformer" / "diffusion_pytorch_model.safetensors",
+            metadata={"format": "pt"},
+        )
+        save_safetensors_atomic(
+            dict(vae.state_dict()),
+            dst / "vae" / "diffusion_pytorch_model.safetensors",
+            metadata={"format": "pt"},
+        )
         write_json_atomic(vae_config_to_diffusers(vae.config), dst / "vae" / "config.json")
         shift = _defaults(folder, dit.config).flow_shift
-        write_json_atomic({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": shift},
-                          dst / "scheduler" / "scheduler_config.json")
-        write_json_atomic({
-            "_class_name": "HunyuanVideoPipeline",
-            "transformer": ["diffusers", "HunyuanVideoTransformer3DModel"],
-            "vae": ["diffusers", "AutoencoderKLHunyuanVideo"],
-            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-            "text_encoder": ["transformers", "LlamaModel"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
-            "text_encoder_2": ["transformers", "CLIPTextModel"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
-            # diffusers ignores underscored keys; we keep the source's defaults and text settings here
-            "_vitascope": {"defaults": dataclasses.asdict(_defaults(folder, dit.config)), "text": folder.meta.get("text", {})},
-        }, dst / "model_index.json")
+        write_json_atomic(
+            {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": shift},
+            dst / "scheduler" / "scheduler_config.json",
+        )
+        write_json_atomic(
+            {
+                "_class_name": "HunyuanVideoPipeline",
+                "transformer": ["diffusers", "HunyuanVideoTransformer3DModel"],
+                "vae": ["diffusers", "AutoencoderKLHunyuanVideo"],
+                "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+                "text_encoder": ["transformers", "LlamaModel"],
+                "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+                "text_encoder_2": ["transformers", "CLIPTextModel"],
+                "tokenizer_2": ["transformers", "CLIPTokenizer"],
+                # diffusers ignores underscored keys; we keep the source's defaults and text settings here
+                "_vitascope": {
+                    "defaults": dataclasses.asdict(_defaults(folder, dit.config)),
+                    "text": folder.meta.get("text", {}),
+                },
+            },
+            dst / "model_index.json",
+        )
     else:
         model_dir = dst / "hunyuan-video-t2v-720p"
         (model_dir / "transformers").mkdir(parents=True, exist_ok=True)
@@ -110,7 +142,9 @@ def convert_folder(src: str | Path, dst: str | Path, to: str) -> Path:
         torch.save({"module": sd}, tmp)
         tmp.replace(model_dir / "transformers" / "mp_rank_00_model_states.pt")
         if dit.config.head_dim != 128:  # only released shapes can be inferred; say the rest explicitly
-            write_json_atomic({"rope_dim_list": list(dit.config.rope_dim_list)}, model_dir / "transformers" / "config.json")
+            write_json_atomic(
+                {"rope_dim_list": list(dit.config.rope_dim_list)}, model_dir / "transformers" / "config.json"
+            )
         save_vae(vae, model_dir / "vae")
         _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
         _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)

@@ -57,17 +57,27 @@ def parse_lora(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, Lo
             target = _match_kohya(base, names)
         elif m := re.match(r"^(.*)\.(lora_A|lora_B)(?:\.default)?\.weight$", key):
             base, kind = m.group(1), {"lora_A": "lora_down", "lora_B": "lora_up"}[m.group(2)]
-            target = next((base[len(p):] for p in ("", "base_model.model.", "transformer.", "diffusion_model.")
-                           if base.startswith(p) and base[len(p):] in dotted), None)
+            target = next(
+                (
+                    base[len(p) :]
+                    for p in ("", "base_model.model.", "transformer.", "diffusion_model.")
+                    if base.startswith(p) and base[len(p) :] in dotted
+                ),
+                None,
+            )
         else:
-            raise WeightLoadError(f"{key!r} is not a LoRA key (expected lora_down/lora_up/alpha or lora_A/lora_B)")
+            raise WeightLoadError(
+                f"{key!r} is not a LoRA key (expected lora_down/lora_up/alpha or lora_A/lora_B)"
+            )
         if target is None:
             raise WeightLoadError(f"LoRA key {key!r} targets no Linear layer of this model")
         parts.setdefault(target, {})[kind] = value
     out = {}
     for target, p in parts.items():
         if "lora_down" not in p or "lora_up" not in p:
-            raise WeightLoadError(f"LoRA for {target} lacks its {'down' if 'lora_down' not in p else 'up'} matrix")
+            raise WeightLoadError(
+                f"LoRA for {target} lacks its {'down' if 'lora_down' not in p else 'up'} matrix"
+            )
         alpha = float(p["alpha"]) if "alpha" in p else None
         out[target] = LoraPair(p["lora_down"], p["lora_up"], alpha)
     return out
@@ -81,7 +91,9 @@ def merge_lora(model: nn.Module, lora: dict[str, LoraPair], strength: float = 1.
         w = modules[target].weight
         delta = (pair.up.float() @ pair.down.float()) * (pair.scale * strength)  # [out, in]
         if delta.shape != w.shape:
-            raise WeightLoadError(f"LoRA for {target} has shape {tuple(delta.shape)}, the layer {tuple(w.shape)}")
+            raise WeightLoadError(
+                f"LoRA for {target} has shape {tuple(delta.shape)}, the layer {tuple(w.shape)}"
+            )
         w.copy_((w.float() + delta.to(w.device)).to(w.dtype))
     log.info("merged LoRA into %d layers (strength %.3g)", len(lora), strength)
     return len(lora)
@@ -100,5 +112,7 @@ def to_kohya(lora: dict[str, LoraPair], prefix: str = KOHYA_PREFIX) -> dict[str,
         base = prefix + target.replace(".", "_")
         out[f"{base}.lora_down.weight"] = pair.down.contiguous()
         out[f"{base}.lora_up.weight"] = pair.up.contiguous()
-        out[f"{base}.alpha"] = torch.tensor(float(pair.alpha if pair.alpha is not None else pair.down.shape[0]))
+        out[f"{base}.alpha"] = torch.tensor(
+            float(pair.alpha if pair.alpha is not None else pair.down.shape[0])
+        )
     return out

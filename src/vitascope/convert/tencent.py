@@ -12,13 +12,18 @@ from vitascope.models.dit.config import DiTConfig
 OFFICIAL_ROPE = {128: (16, 56, 56)}
 
 
-def infer_dit_config(sd: dict[str, torch.Tensor], i2v: bool = False, overrides: dict | None = None) -> DiTConfig:
+def infer_dit_config(
+    sd: dict[str, torch.Tensor], i2v: bool = False, overrides: dict | None = None
+) -> DiTConfig:
     """DiTConfig from a Tencent-named state dict; `overrides` (e.g. a config.json) wins over inference."""
     overrides = dict(overrides or {})
     w = sd["img_in.proj.weight"]  # [D, C_in, pt, ph, pw]
     hidden, in_ch = w.shape[0], w.shape[1]
-    head_dim = sd["double_blocks.0.img_attn_q_norm.weight"].shape[0] if "double_blocks.0.img_attn_q_norm.weight" in sd \
+    head_dim = (
+        sd["double_blocks.0.img_attn_q_norm.weight"].shape[0]
+        if "double_blocks.0.img_attn_q_norm.weight" in sd
         else sd["single_blocks.0.q_norm.weight"].shape[0]
+    )
     count = lambda pat: len({m.group(1) for k in sd if (m := re.match(pat, k))})  # noqa: E731
     out_ch = sd["final_layer.linear.weight"].shape[0] // (w.shape[2] * w.shape[3] * w.shape[4])
     if in_ch == 2 * out_ch + 1:
@@ -38,7 +43,9 @@ def infer_dit_config(sd: dict[str, torch.Tensor], i2v: bool = False, overrides: 
         mm_double_blocks_depth=count(r"double_blocks\.(\d+)\."),
         mm_single_blocks_depth=count(r"single_blocks\.(\d+)\."),
         patch_size=tuple(w.shape[2:]),
-        qkv_bias="double_blocks.0.img_attn_qkv.bias" in sd if "double_blocks.0.img_attn_qkv.weight" in sd else True,
+        qkv_bias="double_blocks.0.img_attn_qkv.bias" in sd
+        if "double_blocks.0.img_attn_qkv.weight" in sd
+        else True,
         guidance_embed="guidance_in.mlp.0.weight" in sd,
         text_states_dim=sd["txt_in.input_embedder.weight"].shape[1],
         text_states_dim_2=sd["vector_in.in_layer.weight"].shape[1],

@@ -23,7 +23,10 @@ def rope_cos_sin(
     """
     if sum(dims) % 2 or any(d % 2 for d in dims):
         raise ValueError(f"every RoPE axis dimension must be even, got {dims}")
-    axes = [torch.arange(n, device=device, dtype=torch.float32) + off for n, off in zip(grid, offsets)]
+    axes = [
+        torch.arange(n, device=device, dtype=torch.float32) + off
+        for n, off in zip(grid, offsets, strict=True)
+    ]
     pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=0).reshape(3, -1)  # [3, L]
     cos, sin = [], []
     for i, d in enumerate(dims):

@@ -32,24 +32,41 @@ def _quiet_transformers() -> None:
 
 def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="What the video shows."),
-    output: str = typer.Option("outputs/video.mp4", "--output", "-o",
-                                help="An .mp4 path, or a folder path ending in / for numbered PNG frames."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model folder (Tencent, diffusers or vitascope layout); omit for the bundled demo model."),
+    output: str = typer.Option(
+        "outputs/video.mp4",
+        "--output",
+        "-o",
+        help="An .mp4 path, or a folder path ending in / for numbered PNG frames.",
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model folder (Tencent, diffusers or vitascope layout); omit for the bundled demo model.",
+    ),
     image: Path | None = typer.Option(None, "--image", "-i", help="First frame for image-to-video."),
     negative_prompt: str | None = typer.Option(None, "--negative-prompt"),
     height: int | None = typer.Option(None, "--height"),
     width: int | None = typer.Option(None, "--width"),
-    frames: int | None = typer.Option(None, "--frames", help="4k+1 frames (the VAE packs 4 frames per latent)."),
+    frames: int | None = typer.Option(
+        None, "--frames", help="4k+1 frames (the VAE packs 4 frames per latent)."
+    ),
     steps: int | None = typer.Option(None, "--steps"),
-    seed: int | None = typer.Option(None, "--seed", help="Random when omitted; always written to the sidecar."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Random when omitted; always written to the sidecar."
+    ),
     flow_shift: float | None = typer.Option(None, "--flow-shift"),
     guidance: float | None = typer.Option(None, "--guidance", help="Embedded (distilled) guidance scale."),
-    cfg_scale: float | None = typer.Option(None, "--cfg-scale", help="True CFG with the negative prompt; 1 = off."),
+    cfg_scale: float | None = typer.Option(
+        None, "--cfg-scale", help="True CFG with the negative prompt; 1 = off."
+    ),
     i2v_stability: bool | None = typer.Option(None, "--i2v-stability/--no-i2v-stability"),
     fps: int | None = typer.Option(None, "--fps"),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    vae_tiling: bool = typer.Option(False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."),
+    vae_tiling: bool = typer.Option(
+        False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
+    ),
     lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
     lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
 ) -> None:
@@ -60,10 +77,20 @@ def generate(
 
     _quiet_transformers()
     opts = GenerationOptions(
-        prompt=prompt, task="i2v" if image else "t2v", negative_prompt=negative_prompt,
-        image=str(image) if image else None, height=height, width=width, frames=frames, steps=steps,
-        seed=secrets.randbelow(2**31) if seed is None else seed, flow_shift=flow_shift, guidance=guidance,
-        cfg_scale=cfg_scale, i2v_stability=i2v_stability, fps=fps,
+        prompt=prompt,
+        task="i2v" if image else "t2v",
+        negative_prompt=negative_prompt,
+        image=str(image) if image else None,
+        height=height,
+        width=width,
+        frames=frames,
+        steps=steps,
+        seed=secrets.randbelow(2**31) if seed is None else seed,
+        flow_shift=flow_shift,
+        guidance=guidance,
+        cfg_scale=cfg_scale,
+        i2v_stability=i2v_stability,
+        fps=fps,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
@@ -71,7 +98,9 @@ def generate(
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     out = save_result(result, output)
     o = result.options
-    typer.echo(f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)")
+    typer.echo(
+        f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)"
+    )
 
 
 def demo(
@@ -89,17 +118,31 @@ def demo(
     pipe = load_pipeline(None, device="cpu")
     d = pipe.defaults
     t2v_prompt = "a red circle moving right on a black background"
-    t2v = pipe.generate(GenerationOptions(prompt=t2v_prompt, seed=seed), progress=_progress_bar("text-to-video"))
+    t2v = pipe.generate(
+        GenerationOptions(prompt=t2v_prompt, seed=seed), progress=_progress_bar("text-to-video")
+    )
     t2v_path = save_result(t2v, out / "t2v.mp4")
 
     # The I2V input comes from the synthetic world the model was trained on: a yellow square, first frame.
-    spec = sample_scene(seed, frames=1, height=d.height, width=d.width, n_objects=1, shape="square",
-                        colour="yellow", motion="moving down", background="black", camera="static")
+    spec = sample_scene(
+        seed,
+        frames=1,
+        height=d.height,
+        width=d.width,
+        n_objects=1,
+        shape="square",
+        colour="yellow",
+        motion="moving down",
+        background="black",
+        camera="static",
+    )
     first = render(spec)  # [1, H, W, 3]
     image_path = write_png_frames(first, out / "i2v_input") / "00000.png"
     i2v_prompt = "a yellow square moving down on a black background"
-    i2v = pipe.generate(GenerationOptions(prompt=i2v_prompt, task="i2v", image=str(image_path), seed=seed),
-                        progress=_progress_bar("image-to-video"))
+    i2v = pipe.generate(
+        GenerationOptions(prompt=i2v_prompt, task="i2v", image=str(image_path), seed=seed),
+        progress=_progress_bar("image-to-video"),
+    )
     i2v_path = save_result(i2v, out / "i2v.mp4")
     typer.echo(f"text-to-video:  {t2v_path}  ({t2v_prompt!r})")
     typer.echo(f"image-to-video: {i2v_path}  (input {image_path}, {i2v_prompt!r})")

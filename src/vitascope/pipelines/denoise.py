@@ -7,8 +7,8 @@ channels to a 33-channel DiT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -43,7 +43,11 @@ def denoise(
     dtype = next(dit.parameters()).dtype
     B = latents.shape[0]
     sigmas = shifted_sigmas(steps, shift).to(latents.device)
-    g = embedded_guidance(guidance, B, dtype=dtype, device=latents.device) if dit.config.guidance_embed else None
+    g = (
+        embedded_guidance(guidance, B, dtype=dtype, device=latents.device)
+        if dit.config.guidance_embed
+        else None
+    )
     mask_ch = None
     if mode == "latent_concat":
         mask_ch = torch.zeros_like(image_latents[:, :1])  # [B, 1, T, H, W]: 1 at the conditioned frame

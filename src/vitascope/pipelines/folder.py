@@ -1,9 +1,9 @@
 """Model folders: Tencent's release layout, diffusers' layout and our own, detected from what is on disk.
 
-    vitascope   vitascope.json, transformer/{config.json, model.safetensors}, vae/, text_encoder/, text_encoder_2/
-    diffusers   model_index.json, transformer/, vae/, text_encoder/ + tokenizer/, text_encoder_2/ + tokenizer_2/
-    tencent     hunyuan-video-*/transformers/mp_rank_00_model_states.pt, hunyuan-video-*/vae/,
-                text_encoder/ (or text_encoder_i2v/), text_encoder_2/   (the `ckpts/` folder of the release)
+vitascope   vitascope.json, transformer/{config.json, model.safetensors}, vae/, text_encoder/, text_encoder_2/
+diffusers   model_index.json, transformer/, vae/, text_encoder/ + tokenizer/, text_encoder_2/ + tokenizer_2/
+tencent     hunyuan-video-*/transformers/mp_rank_00_model_states.pt, hunyuan-video-*/vae/,
+            text_encoder/ (or text_encoder_i2v/), text_encoder_2/   (the `ckpts/` folder of the release)
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ class ModelFolder:
 def detect_folder(path: str | Path) -> ModelFolder:
     root = Path(path).expanduser()
     if not root.exists():
-        raise ModelFolderError(f"model folder {root} does not exist; pass --model DIR, or leave --model out for the demo model")
+        raise ModelFolderError(
+            f"model folder {root} does not exist; pass --model DIR, or leave --model out for the demo model"
+        )
     if not root.is_dir():
         raise ModelFolderError(f"{root} is a file; --model needs the model's folder")
     if (root / "vitascope.json").exists():
@@ -80,7 +82,9 @@ def _diffusers(root: Path) -> ModelFolder:
     meta = json.loads((root / "model_index.json").read_text())
     cls = meta.get("_class_name")
     if cls not in DIFFUSERS_PIPELINES:
-        raise ModelFolderError(f"{root} holds a diffusers {cls}, not a HunyuanVideo pipeline ({', '.join(DIFFUSERS_PIPELINES)})")
+        raise ModelFolderError(
+            f"{root} holds a diffusers {cls}, not a HunyuanVideo pipeline ({', '.join(DIFFUSERS_PIPELINES)})"
+        )
     tdir = _need(root / "transformer", "the transformer folder")
     weights = None
     for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
@@ -107,7 +111,9 @@ def _tencent_dit(root: Path) -> Path | None:
     direct = root / "transformers" / TENCENT_DIT
     if direct.exists():
         return direct
-    found = sorted(root.glob(f"*/transformers/{TENCENT_DIT}"), key=lambda p: ("t2v" not in p.parent.parent.name, str(p)))
+    found = sorted(
+        root.glob(f"*/transformers/{TENCENT_DIT}"), key=lambda p: ("t2v" not in p.parent.parent.name, str(p))
+    )
     return found[0] if found else None
 
 
@@ -121,7 +127,10 @@ def _tencent(root: Path) -> ModelFolder:
     for base in (root, ckpts):
         if (base / te.name).exists():
             te = base / te.name
-    te2 = next((b / "text_encoder_2" for b in (root, ckpts) if (b / "text_encoder_2").exists()), ckpts / "text_encoder_2")
+    te2 = next(
+        (b / "text_encoder_2" for b in (root, ckpts) if (b / "text_encoder_2").exists()),
+        ckpts / "text_encoder_2",
+    )
     return ModelFolder(
         root=root,
         layout="tencent",

@@ -18,8 +18,14 @@ from vitascope.pipelines.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 # The official defaults (sample_video.py / README) for the released models.
 OFFICIAL_T2V = ModelDefaults()
 OFFICIAL_I2V = ModelDefaults(flow_shift=7.0, guidance=6.0, i2v_stability=True)
@@ -29,7 +35,9 @@ OFFICIAL_TEXT = {"template": "dit-llm-encode-video", "max_length": 256, "hidden_
 def demo_model_path() -> Path:
     path = Path(str(resources.files("vitascope") / "assets" / "demo"))
     if not (path / "vitascope.json").exists():
-        raise ModelFolderError(f"the bundled demo model is missing from this install ({path}); pass --model DIR")
+        raise ModelFolderError(
+            f"the bundled demo model is missing from this install ({path}); pass --model DIR"
+        )
     return path
 
 
@@ -68,7 +76,9 @@ def load_dit(folder: ModelFolder, device, dtype):
     elif folder.layout == "vitascope":
         config = DiTConfig.from_dict(folder.transformer_config)
     else:
-        config = infer_dit_config(state, i2v=folder.meta.get("i2v", False), overrides=folder.transformer_config)
+        config = infer_dit_config(
+            state, i2v=folder.meta.get("i2v", False), overrides=folder.transformer_config
+        )
     with torch.device("meta"):  # no 13B random init: the weights are assigned straight from the file
         dit = HunyuanVideoDiT(config)
     load_strict(dit, state, folder.transformer, assign=True)
@@ -99,13 +109,20 @@ def load_pipeline(
 
         load_lora(path, dit, strength)
     vae = load_vae(folder.vae, device=dev, dtype=dt).eval()
-    text_cfg = {**OFFICIAL_TEXT, **folder.meta.get("text", {}), **folder.meta.get("_vitascope", {}).get("text", {})}
+    text_cfg = {
+        **OFFICIAL_TEXT,
+        **folder.meta.get("text", {}),
+        **folder.meta.get("_vitascope", {}).get("text", {}),
+    }
     i2v_text = None
     if folder.layout == "diffusers" and folder.meta.get("_class_name") == "HunyuanVideoImageToVideoPipeline":
         from vitascope.models.text.llava import LlavaI2VEncoder
 
         i2v_text = LlavaI2VEncoder.from_folder(
-            folder.text_encoder, tokenizer_folder=folder.tokenizer, device=dev, dtype=dt,
+            folder.text_encoder,
+            tokenizer_folder=folder.tokenizer,
+            device=dev,
+            dtype=dt,
             image_embed_interleave=4 if dit.config.image_condition_type == "token_replace" else 2,
         )
         text = None
@@ -113,29 +130,47 @@ def load_pipeline(
         from vitascope.models.text.llava import LlavaI2VEncoder
 
         i2v_text = LlavaI2VEncoder.from_folder(
-            folder.text_encoder, device=dev, dtype=dt,
+            folder.text_encoder,
+            device=dev,
+            dtype=dt,
             image_embed_interleave=4 if dit.config.image_condition_type == "token_replace" else 2,
         )
         text = None
     else:
         text = LLMEncoder.from_folder(
-            folder.text_encoder, tokenizer_folder=folder.tokenizer, template=text_cfg["template"],
-            max_length=text_cfg["max_length"], hidden_state_skip_layer=text_cfg["hidden_state_skip_layer"],
-            device=dev, dtype=dt,
+            folder.text_encoder,
+            tokenizer_folder=folder.tokenizer,
+            template=text_cfg["template"],
+            max_length=text_cfg["max_length"],
+            hidden_state_skip_layer=text_cfg["hidden_state_skip_layer"],
+            device=dev,
+            dtype=dt,
         )
-    clip = CLIPEncoder.from_folder(folder.text_encoder_2, tokenizer_folder=folder.tokenizer_2, device=dev, dtype=dt)
+    clip = CLIPEncoder.from_folder(
+        folder.text_encoder_2, tokenizer_folder=folder.tokenizer_2, device=dev, dtype=dt
+    )
 
     defaults = _defaults(folder, dit.config)
     identity = {
         "name": folder.name,
         "layout": folder.layout,
         "path": str(folder.root.resolve()),
-        "config_sha256": hashlib.sha256(json.dumps(dit.config.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
+        "config_sha256": hashlib.sha256(
+            json.dumps(dit.config.to_dict(), sort_keys=True).encode()
+        ).hexdigest()[:16],
         "weights_bytes": folder.transformer.stat().st_size,
     }
     return VideoPipeline(
-        dit, vae, text, clip, defaults=defaults, identity=identity, device=dev, i2v_text_encoder=i2v_text,
-        i2v_mode=folder.meta.get("i2v_mode"), i2v_resolution=folder.meta.get("i2v_resolution", "720p"),
+        dit,
+        vae,
+        text,
+        clip,
+        defaults=defaults,
+        identity=identity,
+        device=dev,
+        i2v_text_encoder=i2v_text,
+        i2v_mode=folder.meta.get("i2v_mode"),
+        i2v_resolution=folder.meta.get("i2v_resolution", "720p"),
     )
 
 

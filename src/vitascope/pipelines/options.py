@@ -94,7 +94,9 @@ def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
         if v is None:
             continue  # i2v: the size comes from the image bucket later and is checked again then
         if int(v) != v or v <= 0 or v % 16:
-            raise InvalidOptionError(f"{name} must be a positive multiple of 16, got {v}; try {max(16, round(v / 16) * 16)}")
+            raise InvalidOptionError(
+                f"{name} must be a positive multiple of 16, got {v}; try {max(16, round(v / 16) * 16)}"
+            )
     if o.frames is not None and (o.frames < 1 or (o.frames - 1) % 4):
         k = max(0, round((o.frames - 1) / 4))
         raise InvalidOptionError(

@@ -25,14 +25,23 @@ def save_vitascope_folder(
 
     folder = Path(folder)
     write_json_atomic(dit.config.to_dict(), folder / "transformer" / "config.json")
-    save_safetensors_atomic({k: v.detach().cpu() for k, v in dit.state_dict().items()}, folder / "transformer" / "model.safetensors")
+    save_safetensors_atomic(
+        {k: v.detach().cpu() for k, v in dit.state_dict().items()},
+        folder / "transformer" / "model.safetensors",
+    )
     if vae is not None:
         from vitascope.models.vae import save_vae
 
         save_vae(vae, folder / "vae")
     if isinstance(defaults, ModelDefaults):
         defaults = dataclasses.asdict(defaults)
-    meta = {"format": "vitascope", "name": name, "defaults": defaults or {}, "text": text or {}, **(extra or {})}
+    meta = {
+        "format": "vitascope",
+        "name": name,
+        "defaults": defaults or {},
+        "text": text or {},
+        **(extra or {}),
+    }
     if i2v_mode:
         meta["i2v_mode"] = i2v_mode
     write_json_atomic(meta, folder / "vitascope.json")  # last: a folder without it is not a model yet

@@ -10,8 +10,9 @@ import torch
 
 from vitascope.pipelines.options import ModelDefaults
 
-TINY_DEFAULTS = ModelDefaults(height=32, width=32, frames=5, steps=2, flow_shift=3.0, guidance=4.0, fps=8,
-                              i2v_resolution="360p")
+TINY_DEFAULTS = ModelDefaults(
+    height=32, width=32, frames=5, steps=2, flow_shift=3.0, guidance=4.0, fps=8, i2v_resolution="360p"
+)
 TINY_TEXT = {"template": "dit-llm-encode-video", "max_length": 16, "hidden_state_skip_layer": 2}
 
 
@@ -21,7 +22,13 @@ def _reseed(module: torch.nn.Module, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     for _, p in sorted(module.state_dict(keep_vars=True).items()):
         n = torch.randn(p.shape, generator=g)
-        p.copy_(n / math.sqrt(max(1, math.prod(p.shape[1:]))) if p.ndim > 1 else 1 + 0.1 * n if "norm" in _ else 0.05 * n)
+        p.copy_(
+            n / math.sqrt(max(1, math.prod(p.shape[1:])))
+            if p.ndim > 1
+            else 1 + 0.1 * n
+            if "norm" in _
+            else 0.05 * n
+        )
 
 
 def tiny_dit_config(image_condition_type=None, text_dim: int = 32, pooled_dim: int = 32):
@@ -29,7 +36,11 @@ def tiny_dit_config(image_condition_type=None, text_dim: int = 32, pooled_dim: i
 
     extra = dict(in_channels=33, guidance_embed=False) if image_condition_type == "latent_concat" else {}
     return dataclasses.replace(
-        TINY, text_states_dim=text_dim, text_states_dim_2=pooled_dim, image_condition_type=image_condition_type, **extra
+        TINY,
+        text_states_dim=text_dim,
+        text_states_dim_2=pooled_dim,
+        image_condition_type=image_condition_type,
+        **extra,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -38,7 +38,11 @@ class VideoPipeline:
         i2v_resolution: str = "720p",
     ):
         self.dit, self.vae = dit, vae
-        self.text_encoder, self.clip_encoder, self.i2v_text_encoder = text_encoder, clip_encoder, i2v_text_encoder
+        self.text_encoder, self.clip_encoder, self.i2v_text_encoder = (
+            text_encoder,
+            clip_encoder,
+            i2v_text_encoder,
+        )
         self.defaults, self.identity = defaults, identity
         self.device = torch.device(device)
         # How images condition this model: the DiT's own type, or token replace for a T2V model that was
@@ -88,7 +92,9 @@ class VideoPipeline:
             ts = self.text_encoder.encode(prompts)
         pooled = self.clip_encoder.encode(prompts)
         dt = next(self.dit.parameters()).dtype
-        return TextCondition(ts.states.to(self.device, dt), ts.mask.to(self.device), pooled.to(self.device, dt))
+        return TextCondition(
+            ts.states.to(self.device, dt), ts.mask.to(self.device), pooled.to(self.device, dt)
+        )
 
     # ---- 3. latents -------------------------------------------------------------------------------------------
     def initial_noise(self, opts: GenerationOptions, channels: int) -> torch.Tensor:
@@ -148,9 +154,19 @@ class VideoPipeline:
                 image_latents[:, :, 1:] = 0
         # 4. Denoise.
         latents = denoise(
-            self.dit, latents, cond, uncond, steps=opts.steps, shift=opts.flow_shift, guidance=opts.guidance,
-            cfg_scale=opts.cfg_scale, image_latents=image_latents, mode=mode,
-            token_replace=(mode == "token_replace"), progress=progress, should_stop=should_stop,
+            self.dit,
+            latents,
+            cond,
+            uncond,
+            steps=opts.steps,
+            shift=opts.flow_shift,
+            guidance=opts.guidance,
+            cfg_scale=opts.cfg_scale,
+            image_latents=image_latents,
+            mode=mode,
+            token_replace=(mode == "token_replace"),
+            progress=progress,
+            should_stop=should_stop,
         )
         # 5. Decode (latent concat spends its first 4 frames on the condition, as the reference drops them).
         video = self.decode(latents)
@@ -158,5 +174,10 @@ class VideoPipeline:
             video = video[4:]
         seconds = time.perf_counter() - start
         log.info("generated %d frames at %dx%d in %.1f s", len(video), opts.width, opts.height, seconds)
-        meta = {"options": opts.to_dict(), "model": self.identity, "seconds": round(seconds, 3), "frames": len(video)}
+        meta = {
+            "options": opts.to_dict(),
+            "model": self.identity,
+            "seconds": round(seconds, 3),
+            "frames": len(video),
+        }
         return GenerationResult(video=video, fps=opts.fps, options=opts, metadata=meta)

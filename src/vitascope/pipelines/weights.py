@@ -54,7 +54,9 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
     return obj
 
 
-def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str | Path, assign: bool = False) -> None:
+def load_strict(
+    module: nn.Module, state: dict[str, torch.Tensor], source: str | Path, assign: bool = False
+) -> None:
     """load_state_dict(strict=True) with an error that says which keys and which file."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -70,12 +72,16 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str |
             if items:
                 more = f" (+{len(items) - 8} more)" if len(items) > 8 else ""
                 parts.append(f"{len(items)} {name} keys: {', '.join(items[:8])}{more}")
-        parts.append("check that the folder holds the model the config describes (or convert it with vitascope convert)")
+        parts.append(
+            "check that the folder holds the model the config describes (or convert it with vitascope convert)"
+        )
         raise WeightLoadError("; ".join(parts))
     module.load_state_dict(state, strict=True, assign=assign)  # assign=True for modules built on meta
 
 
-def save_safetensors_atomic(state: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> Path:
+def save_safetensors_atomic(
+    state: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None
+) -> Path:
     """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
     from safetensors.torch import save_file
 

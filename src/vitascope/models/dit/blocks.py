@@ -38,12 +38,17 @@ class MMDoubleStreamBlock(nn.Module):
             setattr(self, f"{s}_mlp", MLP(hidden, mlp_hidden, bias=qkv_bias))
 
     def _qkv(self, s: str, x):
-        q, k, v = rearrange(getattr(self, f"{s}_attn_qkv")(x), "B L (three N K) -> three B L N K", three=3, N=self.heads)
+        q, k, v = rearrange(
+            getattr(self, f"{s}_attn_qkv")(x), "B L (three N K) -> three B L N K", three=3, N=self.heads
+        )
         return getattr(self, f"{s}_attn_q_norm")(q).to(v), getattr(self, f"{s}_attn_k_norm")(k).to(v), v
 
     def forward(self, img, txt, vec, key_mask, rope, tr_vec=None, first: int = 0, backend: str = "sdpa"):
         """img [B, L, D], txt [B, S, D], vec [B, D], key_mask [B, L+S] or None, rope (cos, sin) [L, K]."""
-        i1, i2 = self.img_mod(vec), _maybe(self.img_mod, tr_vec)  # (shift1, scale1, gate1, shift2, scale2, gate2)
+        i1, i2 = (
+            self.img_mod(vec),
+            _maybe(self.img_mod, tr_vec),
+        )  # (shift1, scale1, gate1, shift2, scale2, gate2)
         t1 = self.txt_mod(vec)
         L = img.shape[1]
 
@@ -51,7 +56,11 @@ class MMDoubleStreamBlock(nn.Module):
         iq, ik = apply_rope(iq, *rope), apply_rope(ik, *rope)  # after QK norm, image tokens only
         tq, tk, tv = self._qkv("txt", split_modulate(self.txt_norm1(txt), 0, t1[0:2], None))
         out = attention(  # matches the official ordering: img before txt
-            torch.cat([iq, tq], 1), torch.cat([ik, tk], 1), torch.cat([iv, tv], 1), key_mask=key_mask, backend=backend
+            torch.cat([iq, tq], 1),
+            torch.cat([ik, tk], 1),
+            torch.cat([iv, tv], 1),
+            key_mask=key_mask,
+            backend=backend,
         )
         img_attn, txt_attn = out[:, :L], out[:, L:]
 
@@ -60,7 +69,9 @@ class MMDoubleStreamBlock(nn.Module):
         img = img + split_gate(self.img_mlp(h), first, i1[5], i2 and i2[5])
 
         txt = txt + split_gate(self.txt_attn_proj(txt_attn), 0, t1[2], None)
-        txt = txt + split_gate(self.txt_mlp(split_modulate(self.txt_norm2(txt), 0, t1[3:5], None)), 0, t1[5], None)
+        txt = txt + split_gate(
+            self.txt_mlp(split_modulate(self.txt_norm2(txt), 0, t1[3:5], None)), 0, t1[5], None
+        )
         return img, txt
 
 

@@ -29,14 +29,18 @@ class DiTConfig:
 
     def __post_init__(self):
         if self.hidden_size % self.heads_num:
-            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by heads_num {self.heads_num}")
+            raise ValueError(
+                f"hidden_size {self.hidden_size} must be divisible by heads_num {self.heads_num}"
+            )
         if sum(self.rope_dim_list) != self.head_dim:
             raise ValueError(
                 f"rope_dim_list {self.rope_dim_list} must sum to the head dim {self.head_dim} "
                 f"(hidden_size / heads_num)"
             )
         if self.image_condition_type not in CONDITION_TYPES:
-            raise ValueError(f"image_condition_type must be one of {CONDITION_TYPES}, got {self.image_condition_type!r}")
+            raise ValueError(
+                f"image_condition_type must be one of {CONDITION_TYPES}, got {self.image_condition_type!r}"
+            )
         if self.image_condition_type == "latent_concat" and self.in_channels != 2 * self.out_channels + 1:
             raise ValueError(
                 f"latent_concat needs in_channels = 2*out_channels + 1 = {2 * self.out_channels + 1}, "

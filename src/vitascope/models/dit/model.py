@@ -27,7 +27,8 @@ class HunyuanVideoDiT(nn.Module):
         self.vector_in = MLPEmbedder(c.text_states_dim_2, D)
         self.guidance_in = TimestepEmbedder(D) if c.guidance_embed else None
         self.double_blocks = nn.ModuleList(
-            MMDoubleStreamBlock(D, c.heads_num, c.mlp_hidden, c.qkv_bias) for _ in range(c.mm_double_blocks_depth)
+            MMDoubleStreamBlock(D, c.heads_num, c.mlp_hidden, c.qkv_bias)
+            for _ in range(c.mm_double_blocks_depth)
         )
         self.single_blocks = nn.ModuleList(
             MMSingleStreamBlock(D, c.heads_num, c.mlp_hidden) for _ in range(c.mm_single_blocks_depth)
@@ -67,10 +68,14 @@ class HunyuanVideoDiT(nn.Module):
         # 1. Conditioning vectors.
         pooled = self.vector_in(text_states_2)
         vec = self.time_in(t) + pooled  # [B, D]
-        tr_vec = self.time_in(torch.zeros_like(t)) + pooled if token_replace else None  # no guidance, by design
+        tr_vec = (
+            self.time_in(torch.zeros_like(t)) + pooled if token_replace else None
+        )  # no guidance, by design
         if self.guidance_in is not None:
             if guidance is None:
-                raise ValueError("this model embeds guidance: pass guidance (scale * 1000), e.g. 6000 for 6.0")
+                raise ValueError(
+                    "this model embeds guidance: pass guidance (scale * 1000), e.g. 6000 for 6.0"
+                )
             vec = vec + self.guidance_in(guidance.to(x.device).expand(B))
         first = grid[1] * grid[2] if token_replace else 0  # tokens of the first latent frame
 
@@ -80,7 +85,9 @@ class HunyuanVideoDiT(nn.Module):
         L = img.shape[1]
         key_mask = None
         if text_mask is not None and not bool(text_mask.all()):
-            key_mask = torch.cat([torch.ones(B, L, dtype=torch.bool, device=x.device), text_mask.bool()], dim=1)
+            key_mask = torch.cat(
+                [torch.ones(B, L, dtype=torch.bool, device=x.device), text_mask.bool()], dim=1
+            )
         rope = rope_cos_sin(grid, c.rope_dim_list, c.rope_theta, (frame_offset, 0, 0), device=x.device)
 
         # 3. Blocks.
@@ -93,7 +100,14 @@ class HunyuanVideoDiT(nn.Module):
         # 4. Final layer on the image tokens only, then unpatchify with channels slowest: (c, pt, ph, pw).
         out = self.final_layer(h[:, :L], vec)  # [B, L, C*pt*ph*pw]
         return rearrange(
-            out, "B (T H W) (C pt ph pw) -> B C (T pt) (H ph) (W pw)", T=grid[0], H=grid[1], W=grid[2], pt=pt, ph=ph, pw=pw
+            out,
+            "B (T H W) (C pt ph pw) -> B C (T pt) (H ph) (W pw)",
+            T=grid[0],
+            H=grid[1],
+            W=grid[2],
+            pt=pt,
+            ph=ph,
+            pw=pw,
         )
 
     def _run(self, block, *args):

@@ -27,15 +27,23 @@ class IndividualTokenRefinerBlock(nn.Module):
 
     def forward(self, x, c, pair_mask, backend: str = "sdpa"):
         gate_msa, gate_mlp = self.adaLN_modulation(c).chunk(2, dim=-1)  # [B, D] each
-        q, k, v = rearrange(self.self_attn_qkv(self.norm1(x)), "B S (three N K) -> three B S N K", three=3, N=self.heads)
-        x = x + self.self_attn_proj(attention(q, k, v, pair_mask=pair_mask, backend=backend)) * gate_msa[:, None]
+        q, k, v = rearrange(
+            self.self_attn_qkv(self.norm1(x)), "B S (three N K) -> three B S N K", three=3, N=self.heads
+        )
+        x = (
+            x
+            + self.self_attn_proj(attention(q, k, v, pair_mask=pair_mask, backend=backend))
+            * gate_msa[:, None]
+        )
         return x + self.mlp(self.norm2(x)) * gate_mlp[:, None]
 
 
 class IndividualTokenRefiner(nn.Module):
     def __init__(self, hidden, heads, depth, mlp_ratio, qkv_bias=True):
         super().__init__()
-        self.blocks = nn.ModuleList(IndividualTokenRefinerBlock(hidden, heads, mlp_ratio, qkv_bias) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            IndividualTokenRefinerBlock(hidden, heads, mlp_ratio, qkv_bias) for _ in range(depth)
+        )
 
     def forward(self, x, c, mask, backend: str = "sdpa"):
         pair = None
@@ -49,7 +57,9 @@ class IndividualTokenRefiner(nn.Module):
 
 
 class SingleTokenRefiner(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, heads: int, depth: int = 2, mlp_ratio: float = 4.0, qkv_bias=True):
+    def __init__(
+        self, in_dim: int, hidden: int, heads: int, depth: int = 2, mlp_ratio: float = 4.0, qkv_bias=True
+    ):
         super().__init__()
         self.input_embedder = nn.Linear(in_dim, hidden)
         self.t_embedder = TimestepEmbedder(hidden)
