@@ -66,28 +66,50 @@ def build_folder(size: PipeSize, folder: Path) -> Path:
         HunyuanVideoTransformer3DModel,
     )
 
-    from vitascope.models.text.tiny import tiny_clip_text_model, tiny_clip_tokenizer, tiny_llama_model, tiny_llama_tokenizer
+    from vitascope.models.text.tiny import (
+        tiny_clip_text_model,
+        tiny_clip_tokenizer,
+        tiny_llama_model,
+        tiny_llama_tokenizer,
+    )
 
     tok, ctok = tiny_llama_tokenizer(), tiny_clip_tokenizer()
     llm = tiny_llama_model(len(tok), hidden=size.llm_hidden, pad_token_id=tok.pad_token_id)
     clip = tiny_clip_text_model(hidden=size.clip_hidden)
     transformer = HunyuanVideoTransformer3DModel(
-        in_channels=16, out_channels=16, num_attention_heads=size.heads, attention_head_dim=size.head_dim,
-        num_layers=size.double, num_single_layers=size.single, num_refiner_layers=size.refiner,
-        text_embed_dim=size.llm_hidden, pooled_projection_dim=size.clip_hidden, rope_axes_dim=size.rope,
+        in_channels=16,
+        out_channels=16,
+        num_attention_heads=size.heads,
+        attention_head_dim=size.head_dim,
+        num_layers=size.double,
+        num_single_layers=size.single,
+        num_refiner_layers=size.refiner,
+        text_embed_dim=size.llm_hidden,
+        pooled_projection_dim=size.clip_hidden,
+        rope_axes_dim=size.rope,
     )
     init_weights(transformer, seed=12)
     with torch.no_grad():
         transformer.proj_out.weight.mul_(0.1)  # keeps a few Euler steps in a sane range with random weights
     vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=16, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=size.vae_channels, layers_per_block=1,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=16,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4,
+        block_out_channels=size.vae_channels,
+        layers_per_block=1,
         norm_num_groups=4,
     )
     init_weights(vae, seed=11)
     pipe = HunyuanVideoPipeline(
-        text_encoder=llm, tokenizer=tok, transformer=transformer.eval(), vae=vae.eval(),
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=clip, tokenizer_2=ctok,
+        text_encoder=llm,
+        tokenizer=tok,
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder_2=clip,
+        tokenizer_2=ctok,
     )
     pipe.save_pretrained(folder)
     return folder
@@ -112,29 +134,51 @@ def run_size(size: PipeSize, warmup: int, repeat: int) -> None:
     # tiling off; vitascope decodes untiled unless asked. Give vitascope the same windows: same frames, same work.
     ours.vae.enable_tiling(spatial=False)
 
-    opts = GenerationOptions(prompt=PROMPT, height=size.height, width=size.width, frames=size.frames,
-                             steps=size.steps, seed=7, guidance=6.0)
+    opts = GenerationOptions(
+        prompt=PROMPT,
+        height=size.height,
+        width=size.width,
+        frames=size.frames,
+        steps=size.steps,
+        seed=7,
+        guidance=6.0,
+    )
 
     def run_ref():
         g = torch.Generator("cpu").manual_seed(7)
-        return ref(prompt=PROMPT, height=size.height, width=size.width, num_frames=size.frames,
-                   num_inference_steps=size.steps, guidance_scale=6.0, generator=g, output_type="np").frames[0]
+        return ref(
+            prompt=PROMPT,
+            height=size.height,
+            width=size.width,
+            num_frames=size.frames,
+            num_inference_steps=size.steps,
+            guidance_scale=6.0,
+            generator=g,
+            output_type="np",
+        ).frames[0]
 
     def run_ours():
         return ours.generate(opts).video
 
     err = float(np.abs(run_ours() - run_ref()).max())
-    timings = interleaved({"vitascope": run_ours, "diffusers": run_ref}, warmup=warmup, repeat=repeat, inner=size.inner)
-    split_ours = stage_split(run_ours, {"text": [ours.text_encoder, ours.clip_encoder], "dit": [ours.dit], "vae": [ours.vae]})
-    split_ref = stage_split(run_ref, {"text": [ref.text_encoder, ref.text_encoder_2], "dit": [ref.transformer],
-                                      "vae": [ref.vae]})
+    timings = interleaved(
+        {"vitascope": run_ours, "diffusers": run_ref}, warmup=warmup, repeat=repeat, inner=size.inner
+    )
+    split_ours = stage_split(
+        run_ours, {"text": [ours.text_encoder, ours.clip_encoder], "dit": [ours.dit], "vae": [ours.vae]}
+    )
+    split_ref = stage_split(
+        run_ref, {"text": [ref.text_encoder, ref.text_encoder_2], "dit": [ref.transformer], "vae": [ref.vae]}
+    )
     label = f"{size.name} {size.height}x{size.width}x{size.frames}, {size.steps} steps"
     print(ratio_line(label, timings["vitascope"], timings["diffusers"], unit="s/video"))
     for name, split in (("vitascope", split_ours), ("diffusers", split_ref)):
         print(f"{'':<28} {name:<9} CPU s: " + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))
-    print(f"{'':<28} load: vitascope {t_ours:.2f} s, diffusers {t_ref:.2f} s; "
-          f"max|frames vitascope - diffusers| {err:.1e} (frames in [0, 1]; "
-          f"VAE in 16-frame windows, as diffusers' default)")
+    print(
+        f"{'':<28} load: vitascope {t_ours:.2f} s, diffusers {t_ref:.2f} s; "
+        f"max|frames vitascope - diffusers| {err:.1e} (frames in [0, 1]; "
+        f"VAE in 16-frame windows, as diffusers' default)"
+    )
 
 
 def stage_split(run, stages: dict[str, list]) -> dict[str, float]:
@@ -183,7 +227,9 @@ def main() -> None:
     threads = set_threads(args.threads)
     import diffusers
 
-    print(f"torch {torch.__version__}, diffusers {diffusers.__version__}, threads {threads}, CPU float32, T2V")
+    print(
+        f"torch {torch.__version__}, diffusers {diffusers.__version__}, threads {threads}, CPU float32, T2V"
+    )
     for name in args.sizes.split(","):
         if name not in SIZES:
             raise SystemExit(f"unknown size {name!r}; choose from {sorted(SIZES)}")

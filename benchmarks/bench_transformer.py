@@ -77,7 +77,9 @@ def build_pair(cfg: DiTConfig, device: str, dtype: torch.dtype, share: bool):
 
     with torch.device("meta"):
         ours = HunyuanVideoDiT(cfg).to(dtype)
-        ref = HunyuanVideoTransformer3DModel(**{k: v for k, v in config_to_diffusers(cfg).items() if k != "_class_name"})
+        ref = HunyuanVideoTransformer3DModel(
+            **{k: v for k, v in config_to_diffusers(cfg).items() if k != "_class_name"}
+        )
     ours = ours.to_empty(device=device)
     init_weights(ours, seed=0)
     state = tencent_to_diffusers(ours.state_dict())
@@ -101,10 +103,19 @@ def make_inputs(case: Case, device: str, dtype: torch.dtype, batch: int = 1):
     t = torch.full((batch,), 937.5)
     guidance = torch.full((batch,), 6000.0)
     cast = dict(device=device, dtype=dtype)
-    return x.to(**cast), t.to(**cast), states.to(**cast), mask.to(device), pooled.to(**cast), guidance.to(**cast)
+    return (
+        x.to(**cast),
+        t.to(device),  # float32 as the pipelines pass it (bf16 would round 937.5 to 936)
+        states.to(**cast),
+        mask.to(device),
+        pooled.to(**cast),
+        guidance.to(**cast),
+    )
 
 
-def run_case(case: Case, device: str, dtype: torch.dtype, warmup: int, repeat: int, share: bool, profile: bool):
+def run_case(
+    case: Case, device: str, dtype: torch.dtype, warmup: int, repeat: int, share: bool, profile: bool
+):
     ours, ref = build_pair(case.config, device, dtype, share)
     x, t, states, mask, pooled, guidance = make_inputs(case, device, dtype)
     v = case.text_valid
@@ -144,11 +155,12 @@ def run_case(case: Case, device: str, dtype: torch.dtype, warmup: int, repeat: i
         f"max|trimmed - padded| {err_trim:.2e}"
     )
     if torch.device(device).type == "cuda":
-        print(f"{'':<28} peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB (both models, weights shared)")
+        print(
+            f"{'':<28} peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB (both models, weights shared)"
+        )
     if profile:
         with torch.no_grad():
             profile_pair(ours, ref, (x, t, states, mask, pooled, guidance))
-    del ours, ref
 
 
 def profile_pair(ours, ref, args, rows: int = 12) -> None:
@@ -156,8 +168,11 @@ def profile_pair(ours, ref, args, rows: int = 12) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args[0].is_cuda else [])
-    key = "self_cuda_time_total" if args[0].is_cuda else "self_cpu_time_total"
-    for name, fn in (("vitascope", lambda: ours(*args)), ("diffusers", lambda: ref(*args, return_dict=False))):
+    key = "self_device_time_total" if args[0].is_cuda else "self_cpu_time_total"
+    for name, fn in (
+        ("vitascope", lambda: ours(*args)),
+        ("diffusers", lambda: ref(*args, return_dict=False)),
+    ):
         fn()
         with profile(activities=acts) as prof:
             fn()
@@ -171,7 +186,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per model (default 7 CPU, 2 GPU)")
     ap.add_argument("--gpu", action="store_true", help="full-size 13B config on CUDA in bf16")
-    ap.add_argument("--gpu-path-on-cpu", action="store_true", help="the --gpu code path at medium size on CPU")
+    ap.add_argument(
+        "--gpu-path-on-cpu", action="store_true", help="the --gpu code path at medium size on CPU"
+    )
     ap.add_argument("--profile", action="store_true", help="print torch.profiler top ops for each model")
     args = ap.parse_args()
     quiet_diffusers()
@@ -184,7 +201,9 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         print(f"device {torch.cuda.get_device_name()}, bf16, weights shared between the two models")
         for case in GPU_CASES:
-            run_case(case, "cuda", torch.bfloat16, args.warmup, args.repeat or 2, share=True, profile=args.profile)
+            run_case(
+                case, "cuda", torch.bfloat16, args.warmup, args.repeat or 2, share=True, profile=args.profile
+            )
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         return
