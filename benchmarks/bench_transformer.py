@@ -9,7 +9,7 @@ that compute different things.
     # CPU, fp32: the tiny test config and a medium one (a few hundred tokens)
     PYTHONPATH=src python3 benchmarks/bench_transformer.py [--threads 1] [--repeat 5] [--profile]
     # CUDA, bf16: the full 13B config at 544x960x129 and 720x1280x129 (skipped with a message without CUDA)
-    PYTHONPATH=src python3 benchmarks/bench_transformer.py --gpu [--repeat 2]
+    PYTHONPATH=src python3 benchmarks/bench_transformer.py --gpu [--repeat 2] [--gpu-shapes 544,720]
     # the --gpu code path (meta init, shared bf16 weights, FLOP count) on CPU at medium size
     PYTHONPATH=src python3 benchmarks/bench_transformer.py --gpu-path-on-cpu
 """
@@ -190,6 +190,11 @@ def main() -> None:
         "--gpu-path-on-cpu", action="store_true", help="the --gpu code path at medium size on CPU"
     )
     ap.add_argument("--profile", action="store_true", help="print torch.profiler top ops for each model")
+    ap.add_argument(
+        "--gpu-shapes",
+        default="544,720",
+        help="with --gpu: which of 544 (544x960x129) and 720 (720x1280x129)",
+    )
     args = ap.parse_args()
     quiet_diffusers()
     threads = set_threads(args.threads)
@@ -200,7 +205,8 @@ def main() -> None:
             return
         torch.backends.cuda.matmul.allow_tf32 = True
         print(f"device {torch.cuda.get_device_name()}, bf16, weights shared between the two models")
-        for case in GPU_CASES:
+        wanted = args.gpu_shapes.split(",")
+        for case in [c for c in GPU_CASES if any(f" {w}x" in c.name for w in wanted)]:
             run_case(
                 case, "cuda", torch.bfloat16, args.warmup, args.repeat or 2, share=True, profile=args.profile
             )
