@@ -55,6 +55,19 @@ def test_t2v_frames_match_diffusers(t2v, cfg):
     assert res.video.std() > 0.01  # a real picture, not a constant
 
 
+def test_long_video_uses_diffusers_vae_windows(t2v):
+    """21 frames > one 16-frame VAE window: the decode must window and blend as diffusers does by default."""
+    pipe, folder = t2v
+    ref = _ref(
+        pipe, 4, prompt=PROMPT, height=32, width=32, num_frames=21, num_inference_steps=2, guidance_scale=6.0
+    )
+    res = vitascope.load_pipeline(folder).generate(
+        GenerationOptions(prompt=PROMPT, height=32, width=32, frames=21, steps=2, seed=4, guidance=6.0)
+    )
+    assert res.video.shape == ref.shape == (21, 32, 32, 3)
+    assert np.abs(res.video - ref).max() <= TOL
+
+
 def test_seed_changes_the_video(t2v):
     _, folder = t2v
     pipe = vitascope.load_pipeline(folder)

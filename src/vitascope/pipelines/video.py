@@ -49,6 +49,8 @@ class VideoPipeline:
         # trained with first-frame conditioning (the demo model does both from one set of weights).
         self.i2v_mode = dit.config.image_condition_type or i2v_mode
         self.i2v_resolution = i2v_resolution
+        # False: temporal windows only when the video is longer than one window (diffusers' default:
+        # 16-frame tiles, 12-frame stride); True: spatial tiles as well, for large frames on small GPUs.
         self.vae_tiling = False
 
     @property
@@ -116,8 +118,9 @@ class VideoPipeline:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         z = latents.to(next(self.vae.parameters()).dtype) / self.vae.config.scaling_factor
-        if self.vae_tiling:
-            self.vae.enable_tiling()
+        from vitascope.models.vae import TilingConfig
+
+        self.vae.enable_tiling(TilingConfig(spatial=bool(self.vae_tiling), temporal=True))
         x = self.vae.decode(z)  # [1, 3, F, H, W] in about [-1, 1]
         video = (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)  # [F, H, W, 3]
         return video.cpu().numpy()

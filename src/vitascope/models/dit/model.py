@@ -79,7 +79,10 @@ class HunyuanVideoDiT(nn.Module):
             vec = vec + self.guidance_in(guidance.to(x.device).expand(B))
         first = grid[1] * grid[2] if token_replace else 0  # tokens of the first latent frame
 
-        # 2. Tokens.
+        # 2. Tokens. Right padding beyond the longest prompt is dropped rather than masked: image tokens never
+        # see padding either way (the official varlen attention gives padding its own segment), but with no
+        # padding left attention needs no mask, which is both less work and eligible for fused kernels.
+        text_states, text_mask = trim_text_padding(text_states, text_mask)
         img = self.img_in(x)  # [B, L, D]
         txt = self.txt_in(text_states, t, text_mask, self.attn_backend)  # [B, S, D]
         L = img.shape[1]
@@ -116,3 +119,14 @@ class HunyuanVideoDiT(nn.Module):
 
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
+
+
+def trim_text_padding(states: torch.Tensor, mask: torch.Tensor | None):
+    """Cut trailing columns that are padding in every sample: [B, S, D] -> [B, S', D] (S' = longest prompt)."""
+    if mask is None:
+        return states, mask
+    valid = mask.bool()
+    n = int(valid.sum(dim=1).max())
+    if n == 0 or valid[:, n:].any():  # empty prompts or left padding: keep the mask as given
+        return states, mask
+    return states[:, :n], mask[:, :n]
