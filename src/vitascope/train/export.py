@@ -21,7 +21,11 @@ def assemble_model_folder(dit_run: str | Path, recipe: Recipe, target: str | Pat
 
     dit_run, target, run_root = Path(dit_run), Path(target), Path(run_root)
     dit = load_dit(dit_run / "export" / "transformer")
-    vae_dir = Path(recipe.vae_from) if Path(recipe.vae_from).exists() else run_root / recipe.vae_from / "export" / "vae"
+    # The folder's VAE: a decoder fine-tuned after the DiT's latents were encoded, when the recipe names one.
+    vae_name = recipe.extras.get("final_vae", recipe.vae_from)
+    vae_dir = Path(vae_name) if Path(vae_name).exists() else run_root / vae_name / "export" / "vae"
+    if not vae_dir.exists():
+        vae_dir = run_root / recipe.vae_from / "export" / "vae"
     vae = load_vae(vae_dir)
     text_root = Path(recipe.text_from) if recipe.text_from else dit_run / "text_encoders"
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")

@@ -283,6 +283,7 @@ def demo_dit() -> Recipe:
         sample_every=700,
         extras={
             "model_name": "vitascope-demo",
+            "final_vae": "demo-vae-dec",
             "recorded_recipe": "demo",
             "defaults": {
                 "height": 64,
@@ -300,9 +301,22 @@ def demo_dit() -> Recipe:
     )
 
 
+def demo_vae_decoder() -> Recipe:
+    """Third part: more VAE training with the encoder frozen (run beside demo-dit: the DiT's latents stay
+    valid, only decoding sharpens; the model folder takes this VAE)."""
+    return demo_vae().replace(
+        name="demo-vae-dec",
+        stages=(Stage("64px", 1500, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2))),),
+        lr=1e-3,  # safe with the encoder frozen: the collapse that forced 4e-4 needs a moving encoder
+        warmup_steps=10,
+        seed=1,
+        extras={"sample_posterior": False, "mse_weight": 1.0, "init_from": "demo-vae", "freeze_encoder": True},
+    )
+
+
 def demo() -> list[Recipe]:
     """The recorded recipe of the bundled demo model (`vitascope train --recipe demo`)."""
-    return [demo_vae(), demo_dit()]
+    return [demo_vae(), demo_dit(), demo_vae_decoder()]
 
 
 RECIPES = {
@@ -311,6 +325,7 @@ RECIPES = {
     "demo": demo,
     "demo-vae": demo_vae,
     "demo-dit": demo_dit,
+    "demo-vae-dec": demo_vae_decoder,
     "tiny": tiny,
 }
 

@@ -32,10 +32,22 @@ class VAETask:
         self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
         torch.manual_seed(recipe.seed)
         self.model = CausalVAE3D(recipe.vae)
+        init = recipe.extras.get("init_from")
+        if init:  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
+            from vitascope.models.vae import load_vae
+
+            src = Path(init) if Path(init).exists() else Path(run_root) / init / "export" / "vae"
+            self.model.load_state_dict(load_vae(src).state_dict())
+            self.scaling_factor = load_vae(src).config.scaling_factor
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
-        with torch.no_grad():
-            self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get("logvar_init", -8.0)
+        if not init:
+            with torch.no_grad():
+                self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get("logvar_init", -8.0)
+        if recipe.extras.get("freeze_encoder"):
+            # Decoder-only fine-tuning: latents a DiT was trained on stay valid (only decoding improves).
+            self.model.encoder.requires_grad_(False)
+            self.model.quant_conv.requires_grad_(False)
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
         if recipe.adv_weight > 0:
@@ -108,7 +120,9 @@ class VAETask:
     def export(self, folder: Path, model: CausalVAE3D) -> Path:
         """vae/ with config.json + model.safetensors; the scaling factor is 1 / std of held-out latents."""
         stats = self.measure(model)
-        cfg = dataclasses.replace(model.config, scaling_factor=round(1.0 / stats["latent_std"], 6))
+        # A frozen encoder keeps the scaling factor its DiT was trained with.
+        scale = getattr(self, "scaling_factor", None) or round(1.0 / stats["latent_std"], 6)
+        cfg = dataclasses.replace(model.config, scaling_factor=scale)
         out = CausalVAE3D(cfg)
         out.load_state_dict(model.state_dict())
         log.info("VAE export: %s", stats)
