@@ -22,10 +22,9 @@ def assemble_model_folder(dit_run: str | Path, recipe: Recipe, target: str | Pat
     dit_run, target, run_root = Path(dit_run), Path(target), Path(run_root)
     dit = load_dit(dit_run / "export" / "transformer")
     # The folder's VAE: a decoder fine-tuned after the DiT's latents were encoded, when the recipe names one.
-    vae_name = recipe.extras.get("final_vae", recipe.vae_from)
-    vae_dir = Path(vae_name) if Path(vae_name).exists() else run_root / vae_name / "export" / "vae"
-    if not vae_dir.exists():
-        vae_dir = run_root / recipe.vae_from / "export" / "vae"
+    candidates = [recipe.extras.get("final_vae"), recipe.vae_from]
+    found = [_vae_dir(name, run_root) for name in candidates if name]
+    vae_dir = next((d for d in found if d.exists()), found[-1])
     vae = load_vae(vae_dir)
     text_root = Path(recipe.text_from) if recipe.text_from else dit_run / "text_encoders"
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
@@ -53,3 +52,8 @@ def assemble_model_folder(dit_run: str | Path, recipe: Recipe, target: str | Pat
         os.replace(tmp, target)
     log.info("assembled model folder %s", target)
     return target
+
+
+def _vae_dir(name: str, run_root: Path) -> Path:
+    """A VAE folder given as a path, or as the name of an earlier recipe's run under `run_root`."""
+    return Path(name) if Path(name).exists() else run_root / name / "export" / "vae"
