@@ -170,15 +170,15 @@ def load_pipeline(
         device=dev,
         i2v_text_encoder=i2v_text,
         i2v_mode=folder.meta.get("i2v_mode"),
-        i2v_resolution=folder.meta.get("i2v_resolution", "720p"),
     )
 
 
 def _defaults(folder: ModelFolder, config) -> ModelDefaults:
+    # Our folders are trained at one size: I2V uses it unless a bucket family is named.
     if folder.layout == "vitascope":
-        return ModelDefaults(**folder.meta.get("defaults", {}))
+        return ModelDefaults(**{"i2v_resolution": "default", **folder.meta.get("defaults", {})})
     if "_vitascope" in folder.meta:  # a diffusers folder written by `vitascope convert`
-        return ModelDefaults(**folder.meta["_vitascope"].get("defaults", {}))
+        return ModelDefaults(**{"i2v_resolution": "default", **folder.meta["_vitascope"].get("defaults", {})})
     base = OFFICIAL_I2V if config.image_condition_type else OFFICIAL_T2V
     if not config.guidance_embed:
         base = dataclasses.replace(base, guidance=1.0)

@@ -28,7 +28,9 @@ class ModelDefaults:
     cfg_scale: float = 1.0  # true classifier-free guidance; 1.0 means one forward per step
     fps: int = 24
     negative_prompt: str = ""
-    i2v_resolution: str = "720p"  # bucket family used for image-to-video when no size is given
+    # I2V size when none is given: the official bucket family for the image's aspect ratio ("720p", "540p",
+    # "360p"), or "default" for height x width (models trained at one size, like the demo model)
+    i2v_resolution: str = "720p"
     i2v_stability: bool = True
 
 

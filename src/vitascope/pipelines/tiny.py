@@ -11,7 +11,7 @@ import torch
 from vitascope.pipelines.options import ModelDefaults
 
 TINY_DEFAULTS = ModelDefaults(
-    height=32, width=32, frames=5, steps=2, flow_shift=3.0, guidance=4.0, fps=8, i2v_resolution="360p"
+    height=32, width=32, frames=5, steps=2, flow_shift=3.0, guidance=4.0, fps=8, i2v_resolution="default"
 )
 TINY_TEXT = {"template": "dit-llm-encode-video", "max_length": 16, "hidden_state_skip_layer": 2}
 

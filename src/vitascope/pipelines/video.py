@@ -35,7 +35,6 @@ class VideoPipeline:
         device: torch.device | str = "cpu",
         i2v_text_encoder=None,
         i2v_mode: str | None = None,
-        i2v_resolution: str = "720p",
     ):
         self.dit, self.vae = dit, vae
         self.text_encoder, self.clip_encoder, self.i2v_text_encoder = (
@@ -48,7 +47,6 @@ class VideoPipeline:
         # How images condition this model: the DiT's own type, or token replace for a T2V model that was
         # trained with first-frame conditioning (the demo model does both from one set of weights).
         self.i2v_mode = dit.config.image_condition_type or i2v_mode
-        self.i2v_resolution = i2v_resolution
         # False: temporal windows only when the video is longer than one window (diffusers' default:
         # 16-frame tiles, 12-frame stride); True: spatial tiles as well, for large frames on small GPUs.
         self.vae_tiling = False
@@ -74,10 +72,11 @@ class VideoPipeline:
             from vitascope.media import read_image
 
             image = read_image(options.image)
-            if options.height is None or options.width is None:
+            resolution = self.defaults.i2v_resolution
+            if (options.height is None or options.width is None) and resolution != "default":
                 from vitascope.models.image import choose_bucket
 
-                h, w = choose_bucket(image.shape[0], image.shape[1], self.i2v_resolution)
+                h, w = choose_bucket(image.shape[0], image.shape[1], resolution)
                 options = dataclasses.replace(options, height=options.height or h, width=options.width or w)
         opts = options.resolve(self.defaults, limits)
         if opts.task == "t2v" and self.dit.config.image_condition_type == "latent_concat":
