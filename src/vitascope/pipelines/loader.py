@@ -98,9 +98,9 @@ def load_pipeline(
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.video import VideoPipeline
 
+    dev, dt = resolve_device(device), resolve_dtype(dtype)  # before any file is read: fail fast
     root = demo_model_path() if model is None else Path(model)
     folder = detect_folder(root)
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
 
     dit = load_dit(folder, dev, dt)
