@@ -265,7 +265,7 @@ def demo_dit() -> Recipe:
         vae_from="demo-vae",
         stages=(
             Stage("32px", 600, (Bucket(1, 32, 32, 16), Bucket(9, 32, 32, 16, weight=2.0))),
-            Stage("64px", 1500, (Bucket(1, 64, 64, 8), Bucket(17, 64, 64, 8, weight=3.0))),
+            Stage("64px", 6400, (Bucket(1, 64, 64, 8), Bucket(17, 64, 64, 8, weight=3.0))),
         ),
         pool_size=600,
         simple_fraction=0.8,
@@ -280,7 +280,7 @@ def demo_dit() -> Recipe:
         text_len=24,
         log_every=10,
         checkpoint_every=100,
-        sample_every=700,
+        sample_every=1000,
         extras={
             "model_name": "vitascope-demo",
             "final_vae": "demo-vae-dec",
