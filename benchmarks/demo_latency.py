@@ -41,15 +41,22 @@ def _input_image(folder: Path) -> Path:
     from vitascope.synthetic.render import render
     from vitascope.synthetic.world import sample_scene
 
-    spec = sample_scene(3, 1, 64, 64, n_objects=1, background="black", camera="static", shape="square", colour="green")
+    spec = sample_scene(
+        3, 1, 64, 64, n_objects=1, background="black", camera="static", shape="square", colour="green"
+    )
     path = folder / "input.png"
     Image.fromarray(render(spec)[0]).save(path)
     return path
 
 
 def time_once(args: list[str]) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
+    }
     cmd = [*_pin_two_cores(), sys.executable, "-m", "vitascope.cli", "generate", *args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -67,16 +74,33 @@ def main() -> None:
         tmp = Path(tmp)
         image = _input_image(tmp)
         cases = {
-            "t2v": ["--prompt", "a red circle moving right on a black background", "--seed", "1", "-o", str(tmp / "t2v.mp4")],
-            "i2v": ["--prompt", "a green square moving left on a black background", "--image", str(image), "--seed", "1",
-                    "-o", str(tmp / "i2v.mp4")],
+            "t2v": [
+                "--prompt",
+                "a red circle moving right on a black background",
+                "--seed",
+                "1",
+                "-o",
+                str(tmp / "t2v.mp4"),
+            ],
+            "i2v": [
+                "--prompt",
+                "a green square moving left on a black background",
+                "--image",
+                str(image),
+                "--seed",
+                "1",
+                "-o",
+                str(tmp / "i2v.mp4"),
+            ],
         }
         for name, args in cases.items():
             times = [time_once(args) for _ in range(a.repeats)]
             med = statistics.median(times)
             verdict = "ok" if med <= TARGET_S else "OVER TARGET"
-            print(f"{name}: median {med:.1f} s over {a.repeats} runs (min {min(times):.1f}, max {max(times):.1f}); "
-                  f"target <= {TARGET_S:.0f} s: {verdict}; ratio to target {med / TARGET_S:.2f}")
+            print(
+                f"{name}: median {med:.1f} s over {a.repeats} runs (min {min(times):.1f}, max {max(times):.1f}); "
+                f"target <= {TARGET_S:.0f} s: {verdict}; ratio to target {med / TARGET_S:.2f}"
+            )
 
 
 if __name__ == "__main__":

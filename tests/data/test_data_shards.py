@@ -32,7 +32,10 @@ def test_synthetic_pool_is_encoded_once_and_reused(tmp_path):
     assert all(r["caption"].endswith("on a black background") for r in pool.records)
     mtime = (tmp_path / b.key / "index.json").stat().st_mtime_ns
     again = build_synthetic_pool(tmp_path, vae, b, n=3, seed=0, simple_fraction=1.0)
-    assert torch.equal(again.latents, pool.latents) and (tmp_path / b.key / "index.json").stat().st_mtime_ns == mtime
+    assert (
+        torch.equal(again.latents, pool.latents)
+        and (tmp_path / b.key / "index.json").stat().st_mtime_ns == mtime
+    )
 
 
 def test_vae_clips_are_deterministic_and_use_frame_intervals():
@@ -40,7 +43,10 @@ def test_vae_clips_are_deterministic_and_use_frame_intervals():
     assert a.shape == (3, 5, 32, 32) and a.min() >= -1 and a.max() <= 1
     assert torch.equal(a, vae_clip(5, 5, 32, 32, (1, 8), 1.0))
     # A stride-k window of a longer clip: the first frames agree with the stride-1 clip only when k == 1.
-    assert not all(torch.equal(vae_clip(s, 5, 32, 32, (1, 8), 1.0), vae_clip(s, 5, 32, 32, (1, 1), 1.0)) for s in range(6))
+    assert not all(
+        torch.equal(vae_clip(s, 5, 32, 32, (1, 8), 1.0), vae_clip(s, 5, 32, 32, (1, 1), 1.0))
+        for s in range(6)
+    )
 
 
 def test_buckets_pick_split_and_assign():

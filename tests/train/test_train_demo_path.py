@@ -17,9 +17,18 @@ from vitascope.train.loop import train
 from vitascope.train.recipes import Stage, demo_dit
 
 TOY_DIT = DiTConfig(
-    in_channels=16, out_channels=16, hidden_size=32, heads_num=2, mm_double_blocks_depth=1,
-    mm_single_blocks_depth=1, rope_dim_list=(4, 6, 6), text_states_dim=32, text_states_dim_2=32,
-    refiner_depth=1, guidance_embed=False, image_condition_type="token_replace",
+    in_channels=16,
+    out_channels=16,
+    hidden_size=32,
+    heads_num=2,
+    mm_double_blocks_depth=1,
+    mm_single_blocks_depth=1,
+    rope_dim_list=(4, 6, 6),
+    text_states_dim=32,
+    text_states_dim_2=32,
+    refiner_depth=1,
+    guidance_embed=False,
+    image_condition_type="token_replace",
 )
 
 
@@ -30,20 +39,32 @@ def test_synthetic_dit_run_exports_a_model_the_pipeline_generates_with(tmp_path)
     torch.manual_seed(0)
     vae_dir = save_vae(CausalVAE3D(VAEConfig.tiny()), tmp_path / "vae")
     r = demo_dit().replace(
-        dit=TOY_DIT, vae_from=str(vae_dir), pool_size=6, sample_every=2, checkpoint_every=2, i2v_prob=0.5,
-        canonical_fraction=0.5, stages=(Stage("s", 2, (Bucket(1, 32, 32, 2), Bucket(9, 32, 32, 2))),),
+        dit=TOY_DIT,
+        vae_from=str(vae_dir),
+        pool_size=6,
+        sample_every=2,
+        checkpoint_every=2,
+        i2v_prob=0.5,
+        canonical_fraction=0.5,
+        stages=(Stage("s", 2, (Bucket(1, 32, 32, 2), Bucket(9, 32, 32, 2))),),
     )
     res = train(r, tmp_path / "dit", resume=False)
     assert res.step == 2 and all(np.isfinite(res.losses))
     # Latent pools were encoded once, as shards with captions in the canonical form.
     recs = [json.loads(p.read_text()) for p in (tmp_path / "dit" / "latents").glob("*/*/shard_00000.json")]
-    assert recs and all(rec["caption"].endswith("background") or ", camera" in rec["caption"] for rs in recs for rec in rs)
+    assert recs and all(
+        rec["caption"].endswith("background") or ", camera" in rec["caption"] for rs in recs for rec in rs
+    )
     assert len(list((tmp_path / "dit" / "samples").glob("*.mp4"))) == 2  # preview videos
     folder = assemble_model_folder(tmp_path / "dit", r, tmp_path / "model", run_root=tmp_path)
     meta = json.loads((folder / "vitascope.json").read_text())
     assert meta["format"] == "vitascope" and meta["defaults"]["frames"] == 17
     pipe = load_pipeline(folder)
-    out = pipe.generate(GenerationOptions("a red circle moving right on a black background", frames=9, height=32, width=32, steps=2))
+    out = pipe.generate(
+        GenerationOptions(
+            "a red circle moving right on a black background", frames=9, height=32, width=32, steps=2
+        )
+    )
     assert out.video.shape == (9, 32, 32, 3)
     img = np.zeros((32, 32, 3), np.uint8)
     img[10:20, 10:20] = (230, 40, 40)
@@ -52,7 +73,15 @@ def test_synthetic_dit_run_exports_a_model_the_pipeline_generates_with(tmp_path)
 
     Image.fromarray(img).save(path)
     out = pipe.generate(
-        GenerationOptions("a red square moving up on a black background", task="i2v", image=str(path), frames=9, height=32, width=32, steps=2)
+        GenerationOptions(
+            "a red square moving up on a black background",
+            task="i2v",
+            image=str(path),
+            frames=9,
+            height=32,
+            width=32,
+            steps=2,
+        )
     )
     assert out.video.shape == (9, 32, 32, 3)
 
@@ -61,7 +90,9 @@ def test_train_command_smoke_runs_the_demo_recipe(tmp_path):
     from vitascope.cli import _register, app
 
     _register()
-    result = CliRunner().invoke(app, ["train", "--recipe", "demo", "--max-steps", "1", "--out", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["train", "--recipe", "demo", "--max-steps", "1", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
     assert "demo-vae" in result.output and "demo-dit" in result.output
     assert (tmp_path / "run" / "demo-vae" / "export" / "vae" / "config.json").exists()

@@ -25,11 +25,31 @@ def test_scoring_ground_truth_clips_is_all_correct():
     assert len({c["prompt"] for c in cases}) == 6
     results = []
     for c in cases:
-        spec = sample_scene(c["seed"], 17, 64, 64, n_objects=1, background="black", camera="static",
-                            shape=c["shape"], colour=c["colour"], motion=c["motion"])
+        spec = sample_scene(
+            c["seed"],
+            17,
+            64,
+            64,
+            n_objects=1,
+            background="black",
+            camera="static",
+            shape=c["shape"],
+            colour=c["colour"],
+            motion=c["motion"],
+        )
         frames = render(spec)
         want = {k: c[k] for k in ("colour", "shape", "motion", "background")}
-        results.append(CaseResult("t2v", c["prompt"], c["seed"], want, score_video(frames, want), None, temporal_stability(frames)))
+        results.append(
+            CaseResult(
+                "t2v",
+                c["prompt"],
+                c["seed"],
+                want,
+                score_video(frames, want),
+                None,
+                temporal_stability(frames),
+            )
+        )
     s = summarize(results)["t2v"]
     assert s["colour"] == 1.0 and s["motion"] == 1.0 and s["shape"] >= 5 / 6
     assert s["stability"] < 0.05  # a static black background hardly changes (antialiased edges only)
@@ -38,7 +58,9 @@ def test_scoring_ground_truth_clips_is_all_correct():
 def test_psnr_and_stability_measure_what_they_claim():
     img = input_image({"seed": 1, "shape": "circle", "colour": "red"}, 64, 64)
     assert psnr(img, img) == float("inf")
-    noisy = np.clip(img.astype(int) + np.random.default_rng(0).integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(img.astype(int) + np.random.default_rng(0).integers(-3, 4, img.shape), 0, 255).astype(
+        np.uint8
+    )
     assert 35 < psnr(noisy, img) < 50
     flicker = np.zeros((5, 16, 16, 3), np.uint8)
     flicker[1::2] = 10

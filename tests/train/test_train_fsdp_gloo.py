@@ -17,7 +17,9 @@ STEPS = 4
 
 def _recipe():
     # grad_accum=2 and both stages: accumulation and the stage switch are covered too.
-    return get_recipe("tiny")[0].replace(grad_accum=2, checkpoint_every=STEPS, stages=get_recipe("tiny")[0].stages)
+    return get_recipe("tiny")[0].replace(
+        grad_accum=2, checkpoint_every=STEPS, stages=get_recipe("tiny")[0].stages
+    )
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:

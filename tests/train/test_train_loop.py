@@ -19,7 +19,9 @@ def _tiny(**kw):
 
 def test_a_few_steps_lower_the_loss(tmp_path):
     # One bucket, a fixed pool of 8 random items: the model can fit them, so the loss must fall.
-    r = _tiny(stages=(Stage("one", 40, (Bucket(5, 32, 32, 8),)),), lr=3e-3, i2v_prob=0.0, checkpoint_every=1000)
+    r = _tiny(
+        stages=(Stage("one", 40, (Bucket(5, 32, 32, 8),)),), lr=3e-3, i2v_prob=0.0, checkpoint_every=1000
+    )
     res = train(r, tmp_path / "run", resume=False)
     first, last = sum(res.losses[:5]) / 5, sum(res.losses[-5:]) / 5
     assert last < 0.8 * first, (first, last)

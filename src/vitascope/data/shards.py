@@ -57,7 +57,9 @@ class LatentShards:
         folder = Path(folder)
         index = folder / "index.json"
         if not index.exists():
-            raise ModelFolderError(f"{folder} has no index.json: the latent shards are incomplete; re-run the encode step")
+            raise ModelFolderError(
+                f"{folder} has no index.json: the latent shards are incomplete; re-run the encode step"
+            )
         lat, recs = [], []
         for name in json.loads(index.read_text())["shards"]:
             lat.append(load_file(str(folder / f"{name}.safetensors"))["latents"])
@@ -65,7 +67,9 @@ class LatentShards:
         self.latents = torch.cat(lat) if lat else torch.empty(0)  # [N, C, T, h, w]
         self.records = recs
         if len(self.records) != len(self.latents):
-            raise ModelFolderError(f"{folder}: {len(self.latents)} latents but {len(self.records)} caption records")
+            raise ModelFolderError(
+                f"{folder}: {len(self.latents)} latents but {len(self.records)} caption records"
+            )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -93,8 +97,14 @@ def build_synthetic_pool(
             specs.append(spec)
             clips.append(to_model_range(render(spec)))
         with torch.no_grad():
-            lat = torch.cat([vae.encode(torch.stack(clips[j : j + 8])) for j in range(0, len(clips), 8)]) * scale
-        records = [{"seed": sp.seed, "caption": canonical_caption(sp), "structured": structured_caption(sp)} for sp in specs]
+            lat = (
+                torch.cat([vae.encode(torch.stack(clips[j : j + 8])) for j in range(0, len(clips), 8)])
+                * scale
+            )
+        records = [
+            {"seed": sp.seed, "caption": canonical_caption(sp), "structured": structured_caption(sp)}
+            for sp in specs
+        ]
         write_shard(folder, s, lat, records)
     finish_shards(folder)
     return LatentShards(folder)

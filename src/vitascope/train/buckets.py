@@ -26,7 +26,9 @@ class Bucket:
         if self.frames < 1 or (self.frames - 1) % 4:
             raise InvalidOptionError(f"bucket frames={self.frames}: use 4k+1 (1 for images)")
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
-            raise InvalidOptionError(f"bucket {self.height}x{self.width}: height and width must be multiples of 8")
+            raise InvalidOptionError(
+                f"bucket {self.height}x{self.width}: height and width must be multiples of 8"
+            )
         if self.batch_size < 1:
             raise InvalidOptionError(f"bucket batch_size must be >= 1, got {self.batch_size}")
         if self.weight <= 0:
@@ -57,12 +59,18 @@ def nearest_bucket(buckets: tuple[Bucket, ...], frames: int, height: int, width:
     fitting = [b for b in buckets if b.frames <= frames]
     if not fitting:
         shortest = min(b.frames for b in buckets)
-        raise InvalidOptionError(f"a {frames}-frame clip fits no bucket (the shortest needs {shortest} frames)")
+        raise InvalidOptionError(
+            f"a {frames}-frame clip fits no bucket (the shortest needs {shortest} frames)"
+        )
     best_frames = max(b.frames for b in fitting)
     same = [b for b in fitting if b.frames == best_frames]
     aspect = math.log(width / height)
     return min(
-        same, key=lambda b: (abs(math.log(b.aspect) - aspect), abs(math.log(b.height * b.width / (height * width))))
+        same,
+        key=lambda b: (
+            abs(math.log(b.aspect) - aspect),
+            abs(math.log(b.height * b.width / (height * width))),
+        ),
     )
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 
 
-def _full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -71,12 +71,12 @@ def save_checkpoint(
     only `is_writer` writes."""
     from safetensors.torch import save_file
 
-    model_sd = _full_model_state(model)
+    model_sd = full_model_state(model)
     opt_t, opt_groups = _full_optim_state(model, optimizer)
     extra_t: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
     extra_groups = {}
     for name, mod in (extra_modules or {}).items():
-        for k, v in _full_model_state(mod).items():
+        for k, v in full_model_state(mod).items():
             extra_t[f"module/{name}/{k}"] = v
     for name, opt in (extra_optimizers or {}).items():
         t, g = _full_optim_state(extra_modules[name], opt)
@@ -132,7 +132,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         return None
     path = root / pointer.read_text().strip()
     if not (path / "state.json").exists():
-        raise ModelFolderError(f"{pointer} names {path.name}, which is incomplete; delete {pointer} to start over")
+        raise ModelFolderError(
+            f"{pointer} names {path.name}, which is incomplete; delete {pointer} to start over"
+        )
     return path
 
 
@@ -150,7 +152,9 @@ def load_checkpoint(
     path = Path(path)
     meta = json.loads((path / "state.json").read_text())
     _set_model(model, load_file(str(path / "model.safetensors")))
-    _set_optim(model, optimizer, load_file(str(path / "optimizer.safetensors")), meta["optimizer_param_groups"])
+    _set_optim(
+        model, optimizer, load_file(str(path / "optimizer.safetensors")), meta["optimizer_param_groups"]
+    )
     ema.load_state_dict(load_file(str(path / "ema.safetensors")), meta["ema_updates"])
     extra = load_file(str(path / "extra.safetensors"))
     for name, mod in (extra_modules or {}).items():

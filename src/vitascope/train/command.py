@@ -8,9 +8,15 @@ import typer
 
 
 def train(
-    recipe: str = typer.Option(..., "--recipe", help="Recipe name: demo, demo-vae, demo-dit, vae, dit, tiny."),
-    out: Path = typer.Option(Path("runs/x"), "--out", help="Run folder (checkpoints, metrics, samples, export)."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps (per recipe)."),
+    recipe: str = typer.Option(
+        ..., "--recipe", help="Recipe name: demo, demo-vae, demo-dit, vae, dit, tiny."
+    ),
+    out: Path = typer.Option(
+        Path("runs/x"), "--out", help="Run folder (checkpoints, metrics, samples, export)."
+    ),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Stop after this many steps (per recipe)."
+    ),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint."),
     model_out: Path | None = typer.Option(
         None, "--model-out", help="Where to write the finished model folder (default: OUT/model)."
@@ -34,7 +40,11 @@ def train(
         res = run(r, run_dir, max_steps=max_steps, resume=resume, run_root=out)
         results.append(res)
         if rank == 0:
-            done = "finished" if res.step >= r.total_steps else f"stopped early at step {res.step} of {r.total_steps};"
+            done = (
+                "finished"
+                if res.step >= r.total_steps
+                else f"stopped early at step {res.step} of {r.total_steps};"
+            )
             typer.echo(f"{r.name}: {done} weights in {res.export_dir}")
         if res.step < r.total_steps and r is not recipes[-1] and rank == 0:
             # The next recipe trains on this one's partial export (fine for a smoke run; a resumed run

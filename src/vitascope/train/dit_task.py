@@ -24,7 +24,10 @@ from vitascope.train.recipes import Recipe
 log = logging.getLogger(__name__)
 
 RANDOM_POOL = 8  # distinct items of the "random" dataset: small, so a few steps visibly lower the loss
-PREVIEW_PROMPTS = ("a red circle moving right on a black background", "a green square moving up on a black background")
+PREVIEW_PROMPTS = (
+    "a red circle moving right on a black background",
+    "a green square moving up on a black background",
+)
 
 
 def sample_seed(*parts) -> int:
@@ -71,7 +74,11 @@ class DiTTask:
         logging.getLogger("vitascope.models.text.llm").setLevel(logging.ERROR)
         logging.getLogger("vitascope.models.text.clip").setLevel(logging.ERROR)
         if r.dataset == "synthetic":
-            vae_dir = Path(r.vae_from) if r.vae_from and Path(r.vae_from).exists() else self.run_root / r.vae_from / "export" / "vae"
+            vae_dir = (
+                Path(r.vae_from)
+                if r.vae_from and Path(r.vae_from).exists()
+                else self.run_root / r.vae_from / "export" / "vae"
+            )
             self.vae = load_vae(vae_dir).requires_grad_(False)
             self.vae_dir = vae_dir
 
@@ -170,7 +177,9 @@ class DiTTask:
         else:
             states, mask, pooled = self._encode_text(captions)
         guidance = torch.tensor(guid) if c.guidance_embed else None
-        loss = flow_matching_loss(self.model, x0, noise, t, states, mask, pooled, guidance, first_frame_clean=i2v)
+        loss = flow_matching_loss(
+            self.model, x0, noise, t, states, mask, pooled, guidance, first_frame_clean=i2v
+        )
         return loss.mean(), {"i2v": float(i2v), "t_mean": float(t.mean())}
 
     def _caption(self, record: dict, rng: np.random.Generator) -> str:
@@ -196,8 +205,14 @@ class DiTTask:
             states, mask, pooled = self._encode_text([prompt])
             empty = self._encode_text([""])
             lat = generate_latents(
-                model, self._latent_shape(video), (states, mask, pooled), empty, steps=20, shift=self.recipe.t_shift,
-                cfg_scale=4.0, seed=i,
+                model,
+                self._latent_shape(video),
+                (states, mask, pooled),
+                empty,
+                steps=20,
+                shift=self.recipe.t_shift,
+                cfg_scale=4.0,
+                seed=i,
             )
             frames = latents_to_frames(self.vae, lat)
             out.append(write_video(frames, self.run_dir / "samples" / f"step_{step:06d}_{i}.mp4", fps=8))
@@ -207,9 +222,9 @@ class DiTTask:
         """transformer/config.json + model.safetensors (Tencent key names) from `model`'s weights."""
         from safetensors.torch import save_file
 
-        from vitascope.train.checkpoint import _full_model_state
+        from vitascope.train.checkpoint import full_model_state
 
-        sd = _full_model_state(model)
+        sd = full_model_state(model)
         target = Path(folder) / "transformer"
         if self.rank != 0:
             return target

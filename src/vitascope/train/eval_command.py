@@ -9,11 +9,15 @@ import typer
 
 
 def eval_(
-    model: Path | None = typer.Option(None, "--model", help="Model folder (default: the bundled demo model)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Model folder (default: the bundled demo model)."
+    ),
     n: int = typer.Option(30, "--n", help="Number of prompts (each is run as T2V and as I2V)."),
     seed: int = typer.Option(1234, "--seed", help="Seed of the prompt and generation-seed draw."),
     steps: int | None = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
-    out: Path = typer.Option(Path("outputs/eval"), "--out", help="Folder for results.json, table.md and inputs."),
+    out: Path = typer.Option(
+        Path("outputs/eval"), "--out", help="Folder for results.json, table.md and inputs."
+    ),
     mode: str = typer.Option("both", "--mode", help="t2v, i2v or both."),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
@@ -31,7 +35,9 @@ def eval_(
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r.__dict__ for r in results]
-    (out / "results.json").write_text(json.dumps({"model": pipe.identity, "seed": seed, "summary": summary, "cases": rows}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps({"model": pipe.identity, "seed": seed, "summary": summary, "cases": rows}, indent=1)
+    )
     table = markdown_table(summary)
     (out / "table.md").write_text(table)
     typer.echo(table)

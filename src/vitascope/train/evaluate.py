@@ -134,8 +134,14 @@ def held_out_cases(n: int, seed: int) -> list[dict]:
     for i in range(n):
         c, s, m = combos[int(order[i % len(combos)])]
         cases.append(
-            {"colour": c, "shape": s, "motion": m, "background": "black",
-             "prompt": f"a {c} {s} {m} on a black background", "seed": int(rng.integers(10**6, 2 * 10**6))}
+            {
+                "colour": c,
+                "shape": s,
+                "motion": m,
+                "background": "black",
+                "prompt": f"a {c} {s} {m} on a black background",
+                "seed": int(rng.integers(10**6, 2 * 10**6)),
+            }
         )
     return cases
 
@@ -145,12 +151,23 @@ def input_image(case: dict, height: int, width: int) -> np.ndarray:
     from vitascope.synthetic.render import render
     from vitascope.synthetic.world import sample_scene
 
-    spec = sample_scene(case["seed"], 1, height, width, n_objects=1, background="black", camera="static",
-                        shape=case["shape"], colour=case["colour"])
+    spec = sample_scene(
+        case["seed"],
+        1,
+        height,
+        width,
+        n_objects=1,
+        background="black",
+        camera="static",
+        shape=case["shape"],
+        colour=case["colour"],
+    )
     return render(spec)[0]
 
 
-def run_eval(pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int | None = None) -> list[CaseResult]:
+def run_eval(
+    pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int | None = None
+) -> list[CaseResult]:
     """Generate every case with `pipe` (T2V from the prompt; I2V from a rendered image + the prompt) and
     measure it. Sizes and frames are the model's defaults."""
     from pathlib import Path
@@ -176,8 +193,15 @@ def run_eval(pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int 
             frames = out.frames
             got = score_video(frames, want)
             results.append(
-                CaseResult(mode, case["prompt"], case["seed"], want, got,
-                           psnr(frames[0], image) if image is not None else None, temporal_stability(frames))
+                CaseResult(
+                    mode,
+                    case["prompt"],
+                    case["seed"],
+                    want,
+                    got,
+                    psnr(frames[0], image) if image is not None else None,
+                    temporal_stability(frames),
+                )
             )
             log.info("%s %s seed %d -> %s", mode, case["prompt"], case["seed"], got)
     return results

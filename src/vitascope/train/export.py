@@ -13,7 +13,9 @@ from vitascope.train.recipes import Recipe
 log = logging.getLogger(__name__)
 
 
-def assemble_model_folder(dit_run: str | Path, recipe: Recipe, target: str | Path, run_root: str | Path) -> Path:
+def assemble_model_folder(
+    dit_run: str | Path, recipe: Recipe, target: str | Path, run_root: str | Path
+) -> Path:
     """Write `target` (replacing it only once the new folder is complete)."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.save import save_vitascope_folder
@@ -39,9 +41,16 @@ def assemble_model_folder(dit_run: str | Path, recipe: Recipe, target: str | Pat
         vae,
         name=recipe.extras.get("model_name", recipe.name),
         defaults=defaults,
-        text={"template": "dit-llm-encode-video", "max_length": recipe.text_len, "hidden_state_skip_layer": 2},
+        text={
+            "template": "dit-llm-encode-video",
+            "max_length": recipe.text_len,
+            "hidden_state_skip_layer": 2,
+        },
         i2v_mode=recipe.dit.image_condition_type,
-        extra={"recipe": recipe.extras.get("recorded_recipe", recipe.name), "trained_steps": recipe.total_steps},
+        extra={
+            "recipe": recipe.extras.get("recorded_recipe", recipe.name),
+            "trained_steps": recipe.total_steps,
+        },
     )
     if target.exists():
         old = target.with_name(f".{target.name}.old{os.getpid()}")

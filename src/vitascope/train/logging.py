@@ -31,7 +31,11 @@ class MetricsLog:
     def _truncate(self, start_step: int) -> None:
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= start_step]
+        keep = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line and json.loads(line)["step"] <= start_step
+        ]
         self.path.write_text("".join(line + "\n" for line in keep))
 
     def add(self, step: int, values: dict[str, float], samples: int, force: bool = False) -> dict | None:
@@ -71,12 +75,12 @@ def plot_curves(runs: dict[str, str | Path], out_png: str | Path, keys=("loss",)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.6), squeeze=False)
-    for ax, (title, run) in zip(axes[0], runs.items()):
+    for ax, (title, run) in zip(axes[0], runs.items(), strict=True):
         rows = read_metrics(run)
         for key in keys:
             pts = [(r["step"], r[key]) for r in rows if key in r]
             if pts:
-                ax.plot(*zip(*pts), label=key)
+                ax.plot(*zip(*pts, strict=True), label=key)
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.set_yscale("log")

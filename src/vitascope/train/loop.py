@@ -140,14 +140,27 @@ def train(
         ema.update(task.model)
         step += 1
         losses.append(step_loss)
-        metrics.add(step, {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info}, samples, force=step == end)
+        metrics.add(
+            step,
+            {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info},
+            samples,
+            force=step == end,
+        )
         log.debug("step %d loss %.5f (%.2fs)", step, step_loss, time.perf_counter() - t0)
 
         # 4. Checkpoints and previews.
         if step % recipe.checkpoint_every == 0 or step == end:
             save_checkpoint(
-                run_dir, step, task.model, optimizer, ema, {"recipe": recipe.name, "stage": stage.name},
-                task.extra_modules, task.extra_optimizers, recipe.keep_checkpoints, is_writer=rank == 0,
+                run_dir,
+                step,
+                task.model,
+                optimizer,
+                ema,
+                {"recipe": recipe.name, "stage": stage.name},
+                task.extra_modules,
+                task.extra_optimizers,
+                recipe.keep_checkpoints,
+                is_writer=rank == 0,
             )
         if recipe.sample_every and step % recipe.sample_every == 0 and rank == 0 and world == 1:
             task.preview(step, _ema_model(task, ema))

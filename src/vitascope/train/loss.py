@@ -39,7 +39,13 @@ def flow_matching_loss(
     if first_frame_clean:
         xt = torch.cat([x0[:, :, :1], xt[:, :, 1:]], dim=2)
     pred = model(
-        xt, t * 1000.0, text_states, text_mask, text_states_2, guidance=guidance, token_replace=first_frame_clean
+        xt,
+        t * 1000.0,
+        text_states,
+        text_mask,
+        text_states_2,
+        guidance=guidance,
+        token_replace=first_frame_clean,
     )
     err = (pred.float() - target.float()) ** 2
     if first_frame_clean:

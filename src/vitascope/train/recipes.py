@@ -71,7 +71,9 @@ class Recipe:
     t_sampler: str = "logit_normal"
     t_shift: float = 1.0
     text_dropout: float = 0.1
-    i2v_prob: float = 0.0  # share of video micro-batches trained as I2V (first latent frame clean, token replace)
+    i2v_prob: float = (
+        0.0  # share of video micro-batches trained as I2V (first latent frame clean, token replace)
+    )
     guidance_range: tuple[float, float] = (1.0, 6.0)  # embedded-guidance values when the DiT embeds guidance
     # VAE objective
     kl_weight: float = 1e-6
@@ -137,7 +139,11 @@ def vae_recipe() -> Recipe:
         kind="vae",
         vae=VAEConfig(),
         # video:image 4:1 by bucket weight
-        stages=(Stage("256px", 100_000, (Bucket(17, 256, 256, 1, weight=4.0), Bucket(1, 256, 256, 4, weight=1.0))),),
+        stages=(
+            Stage(
+                "256px", 100_000, (Bucket(17, 256, 256, 1, weight=4.0), Bucket(1, 256, 256, 4, weight=1.0))
+            ),
+        ),
         lr=1e-4,
         ema_decay=0.999,
     )
@@ -151,7 +157,9 @@ def dit_recipe() -> Recipe:
         dit=DiTConfig(image_condition_type="token_replace"),
         dataset="shards",
         stages=(
-            Stage("256px", 50_000, (Bucket(1, 256, 256, 32), Bucket(33, 256, 256, 8), Bucket(33, 256, 448, 4))),
+            Stage(
+                "256px", 50_000, (Bucket(1, 256, 256, 32), Bucket(33, 256, 256, 8), Bucket(33, 256, 448, 4))
+            ),
             Stage("360p", 20_000, (Bucket(1, 368, 640, 16), Bucket(65, 368, 640, 2))),
             Stage("720p", 10_000, (Bucket(1, 720, 1280, 4), Bucket(129, 720, 1280, 1))),
         ),
@@ -235,7 +243,11 @@ def demo_vae() -> Recipe:
         name="demo-vae",
         kind="vae",
         vae=DEMO_VAE,
-        stages=(Stage("64px", 1200, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2))),),
+        stages=(
+            Stage("64px", 1200, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2))),
+            # Once the posterior has settled, a higher rate is stable and learns colours faster.
+            Stage("64px-fast", 800, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2)), lr=1e-3),
+        ),
         lr=4e-4,  # 1e-3 diverged after ~90 steps (L1 jumped, then the KL blew up)
         betas=(0.9, 0.99),
         warmup_steps=30,
@@ -310,7 +322,12 @@ def demo_vae_decoder() -> Recipe:
         lr=1e-3,  # safe with the encoder frozen: the collapse that forced 4e-4 needs a moving encoder
         warmup_steps=10,
         seed=1,
-        extras={"sample_posterior": False, "mse_weight": 1.0, "init_from": "demo-vae", "freeze_encoder": True},
+        extras={
+            "sample_posterior": False,
+            "mse_weight": 1.0,
+            "init_from": "demo-vae",
+            "freeze_encoder": True,
+        },
     )
 
 

@@ -43,7 +43,9 @@ class VAETask:
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
         if not init:
             with torch.no_grad():
-                self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get("logvar_init", -8.0)
+                self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get(
+                    "logvar_init", -8.0
+                )
         if recipe.extras.get("freeze_encoder"):
             # Decoder-only fine-tuning: latents a DiT was trained on stay valid (only decoding improves).
             self.model.encoder.requires_grad_(False)
@@ -65,18 +67,27 @@ class VAETask:
         from vitascope.data.synthetic import vae_clip
 
         seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
-        return vae_clip(seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction)
+        return vae_clip(
+            seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction
+        )
 
     def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
         r = self.recipe
         video = torch.stack([self.clip(step, micro, g, bucket) for g in indices])  # [B, 3, F, H, W]
         shape = (r.vae.latent_channels, *r.vae.latent_shape(bucket.frames, bucket.height, bucket.width))
         noise = torch.stack(
-            [torch.randn(shape, generator=torch.Generator().manual_seed(sample_seed(r.seed, step, micro, 3, g))) for g in indices]
+            [
+                torch.randn(
+                    shape, generator=torch.Generator().manual_seed(sample_seed(r.seed, step, micro, 3, g))
+                )
+                for g in indices
+            ]
         )
         if not r.extras.get("sample_posterior", True):
             noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
-        loss, recon, parts = vae_reconstruction_loss(self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight, r.extras.get("mse_weight", 0.0))
+        loss, recon, parts = vae_reconstruction_loss(
+            self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight, r.extras.get("mse_weight", 0.0)
+        )
         total = loss.mean()
         disc = self.extra_modules.get("discriminator")
         if disc is not None and step >= r.adv_start:
@@ -109,13 +120,19 @@ class VAETask:
         b = self.recipe.stages[-1].buckets[0]
         lats, ps = [], []
         for i in range(n):
-            x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), 1.0 if i % 2 == 0 else 0.0)[None]
+            x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), 1.0 if i % 2 == 0 else 0.0)[
+                None
+            ]
             z = model.encode(x)
             lats.append(z.flatten())
             y = model.decode(z)
             to8 = lambda v: ((v[0, :, 0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
             ps.append(psnr(to8(y), to8(x)))
-        return {"latent_std": float(torch.cat(lats).std()), "psnr_first_frame": float(np.mean(ps)), "psnr_min": float(np.min(ps))}
+        return {
+            "latent_std": float(torch.cat(lats).std()),
+            "psnr_first_frame": float(np.mean(ps)),
+            "psnr_min": float(np.min(ps)),
+        }
 
     def export(self, folder: Path, model: CausalVAE3D) -> Path:
         """vae/ with config.json + model.safetensors; the scaling factor is 1 / std of held-out latents."""
