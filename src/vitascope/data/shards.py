@@ -96,9 +96,12 @@ def build_synthetic_pool(
             spec = world_scene(world_seed, bucket.frames, bucket.height, bucket.width, simple_fraction)
             specs.append(spec)
             clips.append(to_model_range(render(spec)))
+        dev = next(vae.parameters()).device  # encode where the VAE lives (a GPU in GPU training runs)
         with torch.no_grad():
             lat = (
-                torch.cat([vae.encode(torch.stack(clips[j : j + 8])) for j in range(0, len(clips), 8)])
+                torch.cat(
+                    [vae.encode(torch.stack(clips[j : j + 8]).to(dev)).cpu() for j in range(0, len(clips), 8)]
+                )
                 * scale
             )
         records = [

@@ -29,10 +29,10 @@ def to_model_range(frames: np.ndarray) -> torch.Tensor:
     return x.permute(3, 0, 1, 2).contiguous()
 
 
-def vae_clip(
+def vae_clip_frames(
     seed: int, frames: int, height: int, width: int, interval_range: tuple[int, int], simple_fraction: float
-) -> torch.Tensor:
-    """A [3, frames, H, W] clip in [-1, 1] sampled with a random frame interval: the world clip is rendered
+) -> np.ndarray:
+    """uint8 [frames, H, W, 3] sampled with a random frame interval: the world clip is rendered
     (frames-1)*k_max+1 frames long and a stride-k window of it kept, k drawn from `interval_range`, so the VAE
     sees the same motion at several speeds (the paper's random intervals 1-8 on real video)."""
     rng = np.random.default_rng([seed, 11])
@@ -41,7 +41,14 @@ def vae_clip(
     total = (frames - 1) * hi + 1
     spec = world_scene(seed, total, height, width, simple_fraction)
     start = int(rng.integers(0, total - (frames - 1) * k))
-    return to_model_range(render(spec)[start : start + (frames - 1) * k + 1 : k])
+    return render(spec)[start : start + (frames - 1) * k + 1 : k]
+
+
+def vae_clip(
+    seed: int, frames: int, height: int, width: int, interval_range: tuple[int, int], simple_fraction: float
+) -> torch.Tensor:
+    """`vae_clip_frames` as a [3, frames, H, W] float clip in [-1, 1]."""
+    return to_model_range(vae_clip_frames(seed, frames, height, width, interval_range, simple_fraction))
 
 
 def dit_caption(spec: SceneSpec, rng: np.random.Generator, canonical_fraction: float) -> str:

@@ -37,7 +37,10 @@ def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return {k: v.detach().contiguous().clone() for k, v in get_model_state_dict(model, options=opts).items()}
+    # .cpu(): one process on a GPU gets device tensors back (cpu_offload applies to gathered shards only).
+    return {
+        k: v.detach().cpu().contiguous().clone() for k, v in get_model_state_dict(model, options=opts).items()
+    }
 
 
 def _full_optim_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
@@ -50,7 +53,7 @@ def _full_optim_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tup
     for name, slots in osd.get("state", {}).items():
         for slot, value in slots.items():
             value = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"{name}/{slot}"] = value.detach().contiguous().clone()
+            tensors[f"{name}/{slot}"] = value.detach().cpu().contiguous().clone()
     groups = [dict(g) for g in osd.get("param_groups", [])]
     return tensors, groups
 
@@ -91,7 +94,7 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model_sd, str(tmp / "model.safetensors"))
-    save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp / "ema.safetensors"))
+    save_file({k: v.cpu().contiguous() for k, v in ema.state_dict().items()}, str(tmp / "ema.safetensors"))
     save_file(opt_t, str(tmp / "optimizer.safetensors"))
     save_file(extra_t, str(tmp / "extra.safetensors"))
     meta = {

@@ -21,6 +21,15 @@ def train(
     model_out: Path | None = typer.Option(
         None, "--model-out", help="Where to write the finished model folder (default: OUT/model)."
     ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (a GPU when there is one), cpu, or cuda[:N]; data is drawn on the CPU."
+    ),
+    max_seconds: float | None = typer.Option(
+        None, "--max-seconds", help="Per recipe: stop, checkpoint and export after this wall-clock time."
+    ),
+    data_workers: int = typer.Option(
+        0, "--data-workers", help="Processes rendering VAE training clips ahead (for GPU runs)."
+    ),
 ) -> None:
     """Train with a recorded recipe. Under `torchrun --nproc_per_node N` the model is sharded with FSDP2
     (gloo on CPU, NCCL on GPU) and each process takes an equal share of every batch."""
@@ -37,7 +46,16 @@ def train(
     results = []
     for r in recipes:
         run_dir = out / r.name if len(recipes) > 1 else out
-        res = run(r, run_dir, max_steps=max_steps, resume=resume, run_root=out)
+        res = run(
+            r,
+            run_dir,
+            max_steps=max_steps,
+            resume=resume,
+            run_root=out,
+            device=device,
+            max_seconds=max_seconds,
+            data_workers=data_workers,
+        )
         results.append(res)
         if rank == 0:
             done = (
@@ -53,6 +71,9 @@ def train(
     if rank == 0 and any(r.kind == "dit" for r in recipes) and world == 1:
         dit = next(r for r in recipes if r.kind == "dit")
         target = model_out or out / "model"
-        assemble_model_folder(out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out)
+        dit_res = next(res for r, res in zip(recipes, results, strict=True) if r.kind == "dit")
+        assemble_model_folder(
+            out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out, trained_steps=dit_res.step
+        )
         typer.echo(f"model folder: {target}")
         log.info("model folder written to %s", target)

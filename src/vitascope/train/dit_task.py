@@ -37,11 +37,20 @@ def sample_seed(*parts) -> int:
 class DiTTask:
     kind = "dit"
 
-    def __init__(self, recipe: Recipe, run_dir: Path, run_root: Path, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: Path,
+        run_root: Path,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ):
         self.recipe, self.run_dir, self.run_root = recipe, Path(run_dir), Path(run_root)
         self.rank, self.world = rank, world
-        torch.manual_seed(recipe.seed)  # identical init on every rank
-        self.model = HunyuanVideoDiT(recipe.dit)
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        torch.manual_seed(recipe.seed)  # identical init on every rank (drawn on the CPU, whatever the device)
+        self.model = HunyuanVideoDiT(recipe.dit).to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
@@ -79,7 +88,7 @@ class DiTTask:
                 if r.vae_from and Path(r.vae_from).exists()
                 else self.run_root / r.vae_from / "export" / "vae"
             )
-            self.vae = load_vae(vae_dir).requires_grad_(False)
+            self.vae = load_vae(vae_dir, device=self.device).requires_grad_(False)
             self.vae_dir = vae_dir
 
     def prepare(self, steps_to_run: int | None = None) -> None:
@@ -113,7 +122,7 @@ class DiTTask:
         h = hashlib.sha256()
         for k, v in sorted(self.vae.state_dict().items()):
             h.update(k.encode())
-            h.update(v.detach().float().numpy().tobytes())
+            h.update(v.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()[:10]
 
     # -- one micro-batch ---------------------------------------------------------------------------------
@@ -177,6 +186,9 @@ class DiTTask:
         else:
             states, mask, pooled = self._encode_text(captions)
         guidance = torch.tensor(guid) if c.guidance_embed else None
+        # Everything above is drawn on the CPU (the same samples on any device); the maths runs on the device.
+        x0, noise, t, states, mask, pooled = (v.to(self.device) for v in (x0, noise, t, states, mask, pooled))
+        guidance = guidance.to(self.device) if guidance is not None else None
         loss = flow_matching_loss(
             self.model, x0, noise, t, states, mask, pooled, guidance, first_frame_clean=i2v
         )

@@ -27,8 +27,12 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         d = self.effective_decay()
-        for k, p in model.named_parameters():
-            self.shadow[k].lerp_(_local(p).detach().float(), 1.0 - d)
+        pairs = [(self.shadow[k], _local(p).detach().float()) for k, p in model.named_parameters()]
+        if pairs and pairs[0][0].device.type == "cuda":  # one fused launch instead of one per tensor
+            torch._foreach_lerp_([s for s, _ in pairs], [p for _, p in pairs], 1.0 - d)
+        else:
+            for s, p in pairs:
+                s.lerp_(p, 1.0 - d)
         self.updates += 1
 
     @torch.no_grad()

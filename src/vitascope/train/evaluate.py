@@ -33,15 +33,21 @@ def generate_latents(
 ) -> torch.Tensor:
     """Sample scaled latents [1, C, T, H, W]. first_latent [1, C, 1, H, W]: I2V by token replace."""
     C, T, H, W = shape
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, C, T, H, W, generator=g)
+    dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)  # noise drawn on the CPU: a seed means the same clip anywhere
+    x = torch.randn(1, C, T, H, W, generator=g).to(dev)
+    text = tuple(v.to(dev) for v in text)
+    if empty_text is not None:
+        empty_text = tuple(v.to(dev) for v in empty_text)
+    if first_latent is not None:
+        first_latent = first_latent.to(dev)
     sigmas = shifted_sigmas(steps, shift)
     tr = first_latent is not None
     use_cfg = empty_text is not None and cfg_scale != 1.0
     for i in range(steps):
         if tr:
             x[:, :, :1] = first_latent
-        t = torch.full((1,), float(sigmas[i]) * 1000.0)
+        t = torch.full((1,), float(sigmas[i]) * 1000.0, device=dev)
         v = model(x, t, text[0], text[1], text[2], token_replace=tr)
         if use_cfg:
             vu = model(x, t, empty_text[0], empty_text[1], empty_text[2], token_replace=tr)
@@ -55,8 +61,9 @@ def generate_latents(
 @torch.no_grad()
 def latents_to_frames(vae, latents: torch.Tensor) -> np.ndarray:
     """Scaled latents [1, C, T, H, W] -> uint8 frames [F, H, W, 3]."""
-    video = vae.decode(latents / vae.config.scaling_factor)[0]  # [3, F, H, W]
-    return ((video.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+    dev = next(vae.parameters()).device
+    video = vae.decode(latents.to(dev) / vae.config.scaling_factor)[0]  # [3, F, H, W]
+    return ((video.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,9 +14,14 @@ log = logging.getLogger(__name__)
 
 
 def assemble_model_folder(
-    dit_run: str | Path, recipe: Recipe, target: str | Path, run_root: str | Path
+    dit_run: str | Path,
+    recipe: Recipe,
+    target: str | Path,
+    run_root: str | Path,
+    trained_steps: int | None = None,
 ) -> Path:
-    """Write `target` (replacing it only once the new folder is complete)."""
+    """Write `target` (replacing it only once the new folder is complete). trained_steps: the DiT steps
+    actually run (a run stopped by a time budget), default the recipe's total."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.save import save_vitascope_folder
     from vitascope.train.dit_task import load_dit
@@ -49,7 +54,7 @@ def assemble_model_folder(
         i2v_mode=recipe.dit.image_condition_type,
         extra={
             "recipe": recipe.extras.get("recorded_recipe", recipe.name),
-            "trained_steps": recipe.total_steps,
+            "trained_steps": recipe.total_steps if trained_steps is None else int(trained_steps),
         },
     )
     if target.exists():

@@ -55,22 +55,64 @@ def _all_mean(value: torch.Tensor) -> float:
     return float(value)
 
 
-def make_task(recipe: Recipe, run_dir: Path, run_root: Path, rank: int, world: int):
+def _any_rank(flag: bool) -> bool:
+    """True when `flag` is true on any process (every rank must stop at the same step)."""
+    import torch.distributed as dist
+
+    if _dist()[1] == 1:
+        return flag
+    dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([1.0 if flag else 0.0], device=dev)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def make_task(
+    recipe: Recipe,
+    run_dir: Path,
+    run_root: Path,
+    rank: int,
+    world: int,
+    device: torch.device | None = None,
+    data_workers: int = 0,
+):
+    device = torch.device("cpu") if device is None else device
     if recipe.kind == "vae":
         from vitascope.train.vae_task import VAETask
 
-        return VAETask(recipe, run_dir, run_root, rank, world)
+        return VAETask(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
     from vitascope.train.dit_task import DiTTask
 
-    return DiTTask(recipe, run_dir, run_root, rank, world)
+    return DiTTask(recipe, run_dir, run_root, rank, world, device=device)
 
 
-def _autocast(precision: str):
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """ "auto" (or None): the local CUDA device when there is one, else the CPU. Under torchrun each process
+    takes the GPU of its LOCAL_RANK."""
+    import os
+
+    from vitascope.errors import InvalidOptionError
+
+    name = "auto" if device is None else str(device)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InvalidOptionError(f"--device {name}: this torch sees no CUDA device; use --device cpu")
+        if name == "cuda":
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(torch.device(name))
+        return torch.device(name)
+    if name != "cpu":
+        raise InvalidOptionError(f"unknown training device {name!r}; use auto, cpu or cuda[:N]")
+    return torch.device("cpu")
+
+
+def _autocast(precision: str, device: torch.device):
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.autocast(device, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _ema_model(task, ema: EMA):
@@ -89,19 +131,37 @@ def train(
     resume: bool = True,
     run_root: str | Path | None = None,
     export: bool = True,
+    device: str | torch.device | None = "cpu",
+    max_seconds: float | None = None,
+    data_workers: int = 0,
 ) -> RunResult:
-    """Run `recipe` into `run_dir` up to `max_steps` optimizer steps (default: the recipe's total)."""
+    """Run `recipe` into `run_dir` up to `max_steps` optimizer steps (default: the recipe's total).
+
+    device: where the model trains ("cpu", "cuda[:N]" or "auto"); data is drawn on the CPU either way, so
+    the samples (and, on the CPU, the losses) do not depend on it.
+    max_seconds: stop after the first step that ends past this wall-clock budget (counted from here), then
+    checkpoint and export as at the end. The learning rate is flat after warm-up, so a run stopped at step
+    M is the recipe truncated at M: resuming continues it exactly.
+    data_workers: processes that render the VAE's clips of the coming steps ahead (same clips as without)."""
     # 1. Set-up: process group (if any), task, sharding, optimizer, EMA.
     run_dir = Path(run_dir)
     run_root = Path(run_root) if run_root is not None else run_dir.parent
+    started = time.monotonic()
     rank, world = _dist()
+    device = resolve_device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # GPU runs are not compared bit for bit
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # fixed bucket shapes: pick the fastest 3D-conv kernels once
     end = recipe.total_steps if max_steps is None else min(max_steps, recipe.total_steps)
-    task = make_task(recipe, run_dir, run_root, rank, world)
+    task = make_task(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
     if world > 1:
         from vitascope.parallel.fsdp import shard_model
 
         shard_model(task.model)
-    optimizer = build_optimizer(task.model, recipe.lr, recipe.betas, recipe.weight_decay)
+    optimizer = build_optimizer(
+        task.model, recipe.lr, recipe.betas, recipe.weight_decay, foreach=device.type == "cuda"
+    )
     ema = EMA(task.model, recipe.ema_decay)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +187,7 @@ def train(
         for micro in range(recipe.grad_accum):
             bucket = pick_bucket(stage.buckets, np.random.default_rng([recipe.seed, step, micro, 0]))
             mine = split_batch(bucket.batch_size, world, rank)
-            with _autocast(recipe.precision):
+            with _autocast(recipe.precision, device):
                 loss, info = task.micro_loss(step, micro, bucket, mine)
             (loss / recipe.grad_accum).backward()
             step_loss += _all_mean(loss.detach()) / recipe.grad_accum
@@ -140,6 +200,12 @@ def train(
         ema.update(task.model)
         step += 1
         losses.append(step_loss)
+        out_of_time = max_seconds is not None and _any_rank(time.monotonic() - started > max_seconds)
+        if out_of_time:
+            log.info(
+                "%s: time budget of %.0f s used at step %d; stopping here", recipe.name, max_seconds, step
+            )
+            end = step
         metrics.add(
             step,
             {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info},
@@ -164,6 +230,11 @@ def train(
             )
         if recipe.sample_every and step % recipe.sample_every == 0 and rank == 0 and world == 1:
             task.preview(step, _ema_model(task, ema))
+        if out_of_time:
+            break
+
+    if hasattr(task, "close"):
+        task.close()
 
     # 5. Export the EMA weights (also after a partial run: smoke runs produce a loadable model).
     export_dir = None

@@ -117,6 +117,7 @@ def vae_reconstruction_loss(
     lpips_model: nn.Module | None = None,
     lpips_weight: float = 0.0,
     mse_weight: float = 0.0,
+    l1_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """video [B, 3, F, H, W] in [-1, 1] -> (loss [B] without the adversarial term, reconstruction, parts).
 
@@ -127,7 +128,7 @@ def vae_reconstruction_loss(
     recon = vae.decode(z)
     l1 = (recon - video).abs().flatten(1).mean(dim=1)
     kl = kl_divergence(mean, logvar)
-    loss = l1 + kl_weight * kl
+    loss = l1_weight * l1 + kl_weight * kl
     parts = {"l1": l1.detach().mean(), "kl": kl.detach().mean()}
     if mse_weight > 0:
         mse = (recon - video).pow(2).flatten(1).mean(dim=1)

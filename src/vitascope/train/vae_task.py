@@ -28,8 +28,18 @@ log = logging.getLogger(__name__)
 class VAETask:
     kind = "vae"
 
-    def __init__(self, recipe: Recipe, run_dir: Path, run_root: Path, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: Path,
+        run_root: Path,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+        data_workers: int = 0,
+    ):
         self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
+        self.device = torch.device("cpu") if device is None else torch.device(device)
         torch.manual_seed(recipe.seed)
         self.model = CausalVAE3D(recipe.vae)
         init = recipe.extras.get("init_from")
@@ -59,17 +69,31 @@ class VAETask:
                 disc.parameters(), lr=recipe.lr, betas=(0.5, 0.9), foreach=False
             )
         self.lpips = load_lpips() if recipe.lpips_weight > 0 else None
+        self.model.to(self.device)
+        for mod in self.extra_modules.values():
+            mod.to(self.device)
+        if self.lpips is not None:
+            self.lpips.to(self.device)
+        # A GPU step outruns rendering: clips of the next steps can be rendered ahead in worker processes.
+        self.prefetch = ClipPrefetcher(self, data_workers) if data_workers > 0 else None
 
     def prepare(self, steps_to_run: int | None = None) -> None:
         pass
 
-    def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
-        from vitascope.data.synthetic import vae_clip
-
+    def clip_args(self, step: int, micro: int, g: int, b: Bucket) -> tuple:
         seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
-        return vae_clip(
-            seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction
-        )
+        return (seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction)
+
+    def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
+        from vitascope.data.synthetic import to_model_range, vae_clip_frames
+
+        if self.prefetch is not None:
+            return to_model_range(self.prefetch.get(step, micro, g, b))
+        return to_model_range(vae_clip_frames(*self.clip_args(step, micro, g, b)))
+
+    def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.close()
 
     def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
         r = self.recipe
@@ -85,8 +109,16 @@ class VAETask:
         )
         if not r.extras.get("sample_posterior", True):
             noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
+        video, noise = video.to(self.device), noise.to(self.device)
         loss, recon, parts = vae_reconstruction_loss(
-            self.model, video, r.kl_weight, noise, self.lpips, r.lpips_weight, r.extras.get("mse_weight", 0.0)
+            self.model,
+            video,
+            r.kl_weight,
+            noise,
+            self.lpips,
+            r.lpips_weight,
+            r.extras.get("mse_weight", 0.0),
+            r.extras.get("l1_weight", 1.0),
         )
         total = loss.mean()
         disc = self.extra_modules.get("discriminator")
@@ -123,9 +155,10 @@ class VAETask:
             x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), 1.0 if i % 2 == 0 else 0.0)[
                 None
             ]
-            z = model.encode(x)
-            lats.append(z.flatten())
-            y = model.decode(z)
+            dev = next(model.parameters()).device
+            z = model.encode(x.to(dev))
+            lats.append(z.flatten().cpu())
+            y = model.decode(z).cpu()
             to8 = lambda v: ((v[0, :, 0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
             ps.append(psnr(to8(y), to8(x)))
         return {
@@ -141,8 +174,54 @@ class VAETask:
         scale = getattr(self, "scaling_factor", None) or round(1.0 / stats["latent_std"], 6)
         cfg = dataclasses.replace(model.config, scaling_factor=scale)
         out = CausalVAE3D(cfg)
-        out.load_state_dict(model.state_dict())
+        out.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
         log.info("VAE export: %s", stats)
         if self.rank == 0:
             save_vae(out, Path(folder) / "vae")
         return Path(folder) / "vae"
+
+
+class ClipPrefetcher:
+    """Renders the clips of the coming steps in worker processes. Each clip is the same pure function of
+    (recipe seed, step, micro-batch, sample) as without it, so the samples, and resumes, are unchanged."""
+
+    AHEAD = 8  # steps rendered ahead
+
+    def __init__(self, task: VAETask, workers: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.task = task
+        # spawn, not fork: the parent holds a CUDA context
+        self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self.futures: dict[tuple[int, int, int], object] = {}
+
+    def _submit(self, step: int) -> None:
+        from vitascope.data.synthetic import vae_clip_frames
+        from vitascope.train.buckets import pick_bucket, split_batch
+
+        r = self.task.recipe
+        if step >= r.total_steps:
+            return
+        _, stage = r.stage_at(step)
+        for micro in range(r.grad_accum):
+            b = pick_bucket(stage.buckets, np.random.default_rng([r.seed, step, micro, 0]))
+            for g in split_batch(b.batch_size, self.task.world, self.task.rank):
+                if (step, micro, g) not in self.futures:
+                    args = self.task.clip_args(step, micro, g, b)
+                    self.futures[(step, micro, g)] = self.pool.submit(vae_clip_frames, *args)
+
+    def get(self, step: int, micro: int, g: int, b: Bucket) -> np.ndarray:
+        for s in range(step, step + self.AHEAD):
+            self._submit(s)
+        fut = self.futures.pop((step, micro, g), None)
+        if fut is None:  # a bucket this process did not foresee: render it here
+            from vitascope.data.synthetic import vae_clip_frames
+
+            return vae_clip_frames(*self.task.clip_args(step, micro, g, b))
+        return fut.result()
+
+    def close(self) -> None:
+        for fut in self.futures.values():
+            fut.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)

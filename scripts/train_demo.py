@@ -1,0 +1,119 @@
+"""Train the bundled demo model with the recorded `demo` recipe, each part under a wall-clock budget.
+
+    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cuda \
+        --vae-seconds 170 --dit-seconds 300 --data-workers 12 [--export-to DIR]
+
+The same loop as `vitascope train --recipe demo` (`vitascope.train.loop.train`), with two differences that
+only concern how long it runs: each recipe stops after its time budget (the learning rate is flat after
+warm-up, so that is the recipe truncated at the step reached; `vitascope.json` records the DiT's step), and
+the run's DiT uses the tiny text encoders bundled with the package (the ones `write_tiny_text_encoders`
+writes, copied so that a machine with another `transformers` version trains on identical weights).
+
+--export-to DIR copies what a GPU machine must hand back into at most 8 flat files: the two weight files,
+a tar of the rest of the model folder, the metrics and the log, and summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("train_demo")
+
+
+def _copy_text_encoders(dit_run: Path) -> None:
+    from vitascope.pipelines.loader import demo_model_path
+
+    target = dit_run / "text_encoders"
+    if (target / "text_encoder_2").exists():
+        return
+    src = Path(demo_model_path())
+    for sub in ("text_encoder", "text_encoder_2"):
+        shutil.copytree(src / sub, target / sub)
+    log.info("text encoders: copied the bundled tiny ones from %s", src)
+
+
+def _export(out: Path, dest: Path, summary: dict) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    model = out / "model"
+    if (model / "transformer" / "model.safetensors").exists():
+        shutil.copy(model / "transformer" / "model.safetensors", dest / "transformer.safetensors")
+    vae = model / "vae" if (model / "vae").exists() else out / "demo-vae" / "export" / "vae"
+    if (vae / "model.safetensors").exists():
+        shutil.copy(vae / "model.safetensors", dest / "vae.safetensors")
+    with tarfile.open(dest / "rest.tar.gz", "w:gz") as tar:
+        for path in sorted(out.rglob("*")):
+            rel = path.relative_to(out)
+            if (
+                path.is_file()
+                and path.suffix in (".json", ".jsonl", ".txt", ".jinja")
+                and "latents" not in rel.parts
+            ):
+                if "checkpoints" in rel.parts:
+                    continue
+                tar.add(path, arcname=str(rel))
+    (dest / "summary.json").write_text(json.dumps(summary, indent=1))
+    log.info("exported to %s", dest)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--vae-seconds", type=float, default=None)
+    ap.add_argument("--dit-seconds", type=float, default=None)
+    ap.add_argument("--data-workers", type=int, default=0)
+    ap.add_argument("--export-to", type=Path, default=None)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(args.out / "train_log.txt")],
+    )
+    import torch
+
+    from vitascope.train.export import assemble_model_folder
+    from vitascope.train.loop import train
+    from vitascope.train.recipes import demo
+
+    vae_r, dit_r = demo()
+    summary: dict = {"device": str(args.device), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        summary["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        t0 = time.monotonic()
+        res = train(
+            vae_r,
+            args.out / vae_r.name,
+            run_root=args.out,
+            device=args.device,
+            max_seconds=args.vae_seconds,
+            data_workers=args.data_workers,
+        )
+        summary["vae"] = {"steps": res.step, "seconds": round(time.monotonic() - t0, 1)}
+        if args.export_to:
+            _export(args.out, args.export_to, summary)
+        t0 = time.monotonic()
+        _copy_text_encoders(args.out / dit_r.name)
+        res = train(
+            dit_r, args.out / dit_r.name, run_root=args.out, device=args.device, max_seconds=args.dit_seconds
+        )
+        summary["dit"] = {"steps": res.step, "seconds": round(time.monotonic() - t0, 1)}
+        assemble_model_folder(
+            args.out / dit_r.name, dit_r, args.out / "model", run_root=args.out, trained_steps=res.step
+        )
+        summary["model"] = str(args.out / "model")
+    finally:
+        log.info("summary: %s", summary)
+        if args.export_to:
+            _export(args.out, args.export_to, summary)
+
+
+if __name__ == "__main__":
+    main()
