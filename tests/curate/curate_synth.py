@@ -185,3 +185,28 @@ def build_folder(root: Path) -> dict[str, str | None]:
     (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
     (root / "notes.txt").write_text("not a video; ignored")
     return expected
+
+
+def cartoon_faces(centres, size: float, frame=(240, 160), n: int = 3) -> np.ndarray:
+    """n frames of drawn frontal faces (skin oval, brows, eyes, nose, mouth, hair) at `centres` (pixels),
+    `size` ~ face height / 100 pixels, on a flat dark background: enough structure for OpenCV's Haar
+    frontal-face cascade, which is what the people stage must find."""
+    import cv2
+
+    w, h = frame
+    img = np.full((h, w, 3), 60, np.uint8)
+    s = size
+    for cx, cy in centres:
+
+        def p(dx, dy, cx=cx, cy=cy):
+            return (int(cx + dx * s), int(cy + dy * s))
+
+        cv2.ellipse(img, (cx, cy), (int(38 * s), int(50 * s)), 0, 0, 360, (200, 170, 150), -1)
+        for dx in (-16, 16):
+            cv2.ellipse(img, p(dx, -10), (int(8 * s), int(4 * s)), 0, 0, 360, (40, 30, 30), -1)
+            cv2.line(img, p(dx - 10, -22), p(dx + 10, -22), (60, 40, 30), max(1, int(3 * s)))
+        cv2.line(img, p(0, -5), p(0, 12), (170, 140, 120), max(1, int(3 * s)))
+        cv2.ellipse(img, p(0, 25), (int(14 * s), int(5 * s)), 0, 0, 360, (120, 50, 50), -1)
+        cv2.ellipse(img, p(0, -45), (int(40 * s), int(16 * s)), 0, 180, 360, (50, 35, 25), -1)
+    img = cv2.GaussianBlur(img, (5, 5), 1.5)
+    return np.repeat(img[None], n, 0)

@@ -210,6 +210,24 @@ def test_opencv_people_detectors_see_no_one_in_a_landscape(tmp_path):
         assert p["people_check"] == "unavailable" and people_rejects(p, PeopleConfig()) == []
 
 
+@pytest.mark.skipif(not opencv_detectors_available(), reason="OpenCV 5 ships no Haar/HOG detectors")
+def test_opencv_detectors_count_drawn_faces_and_the_portrait_filter_judges_them(tmp_path):
+    # Real detections (no stand-in detector) on H.264-decoded frames of drawn faces.
+    one = analyse_people(_decoded(cs.cartoon_faces([(120, 80)], 1.0), tmp_path / "one.mp4"))
+    assert one["people_count"] == 1 and one["subject_fraction"] > 0.5
+    assert people_rejects(one, PeopleConfig()) == []
+    pair = analyse_people(_decoded(cs.cartoon_faces([(60, 80), (180, 80)], 0.9), tmp_path / "two.mp4"))
+    assert pair["people_count"] == 2
+    centres = [(40 + 80 * i, 50 + 100 * j) for j in range(2) for i in range(4)]
+    crowd = analyse_people(_decoded(cs.cartoon_faces(centres, 0.7, frame=(320, 200)), tmp_path / "c.mp4"))
+    assert crowd["people_count"] > PeopleConfig().max_people
+    assert people_rejects(crowd, PeopleConfig()) == ["too_many_people"]
+    # one small face in a wide frame: a person is there, but too small to be the subject of a portrait
+    far = analyse_people(_decoded(cs.cartoon_faces([(300, 200)], 0.45, frame=(640, 400)), tmp_path / "f.mp4"))
+    assert far["people_count"] == 1
+    assert people_rejects(far, PeopleConfig(min_subject_fraction=0.2)) == ["subject_too_small"]
+
+
 def test_stage_datasets_and_buckets():
     assert aspect_bucket(1920, 1080, DatasetConfig().aspect_buckets) == "16:9"
     assert aspect_bucket(1080, 1920, DatasetConfig().aspect_buckets) == "9:16"

@@ -143,6 +143,28 @@ def test_cli_rerun_on_finished_output_redoes_nothing(folder, local_run, tmp_path
     assert bad.exit_code != 0 and "runner" in str(bad.exception)
 
 
+def test_rerun_with_other_per_clip_settings_is_refused_not_mixed(folder, local_run):
+    from vitascope.errors import InvalidOptionError
+
+    root, _ = folder
+    out, _ = local_run
+    stricter = config_from_dict({**CFG.to_dict(), "quality": {"min_contrast": 30.0}})
+    with pytest.raises(InvalidOptionError, match=r"quality\.min_contrast changed.*new --out"):
+        run_local(root, out, stricter)
+    # Stage-dataset thresholds are applied by the global step only: a rerun re-uses every clip.
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "work" / "clips").iterdir()}
+    relaxed = config_from_dict(
+        {
+            **CFG.to_dict(),
+            "dataset": {"stages": [{"name": "any", "min_short_side": 16, "min_duration_s": 0.5}]},
+        }
+    )
+    res = run_local(root, out, relaxed)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "work" / "clips").iterdir()} == before
+    assert {tuple(r["stages"]) for r in res.records if r["kept"]} == {("any",)}
+    run_local(root, out, CFG)  # back to the module's settings for the tests that follow
+
+
 def test_killed_run_resumes_without_redoing_finished_clips(folder, local_run, tmp_path):
     root, _ = folder
     out = tmp_path / "out"

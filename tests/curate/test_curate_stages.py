@@ -19,7 +19,7 @@ from vitascope.curate.config import (
     config_from_dict,
     load_config,
 )
-from vitascope.curate.motion import analyse_motion
+from vitascope.curate.motion import analyse_motion, motion_rejects
 from vitascope.curate.overlays import find_overlay
 from vitascope.curate.quality import detect_borders, measure_quality, quality_rejects
 from vitascope.curate.split import clips_from_shots, detect_cuts, sharpest_start, shots_from_cuts
@@ -86,9 +86,10 @@ def test_sharpest_start_skips_out_of_focus_frames(tmp_path):
             "noisy",
         ),
         (lambda f: np.repeat(f[:1], len(f), 0), "frozen"),
+        (lambda f: (128 + (f.astype(np.float32) - 128) * 0.15).astype(np.uint8), "low_contrast"),
         (lambda f: f, None),
     ],
-    ids=["blurred", "dark", "overexposed", "noisy", "frozen", "clean"],
+    ids=["blurred", "dark", "overexposed", "noisy", "frozen", "flat", "clean"],
 )
 def test_quality_filters(tmp_path, make, reason):
     frames, _, _ = _roundtrip(make(cs.pan_shot(4, 24)), tmp_path)
@@ -134,7 +135,10 @@ def test_motion_speed_separates_static_from_moving(tmp_path):
     speeds = [analyse_motion(luma(f).astype(np.uint8), fps, cfg)["speed"] for f in (static, moving, fast)]
     assert speeds[0] < cfg.min_speed < speeds[1] < speeds[2]
     assert speeds[1] == pytest.approx(2.0 * fps / cs.W, rel=0.25)  # 2 px per frame in frame widths per second
-    assert analyse_motion(luma(fast).astype(np.uint8), fps, MotionConfig(max_speed=1.0))["speed"] > 1.0
+    # the stage's decision on those speeds: static and too-fast clips are dropped, the moving one kept
+    assert motion_rejects(speeds[0], cfg) == ["static"]
+    assert motion_rejects(speeds[1], cfg) == []
+    assert speeds[2] > cfg.max_speed and motion_rejects(speeds[2], cfg) == ["too_fast"]
 
 
 def test_ocr_finds_subtitles_and_crops_their_band(tmp_path):

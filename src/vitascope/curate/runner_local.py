@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable
@@ -31,6 +32,52 @@ def check_args(input_dir: str | Path, workers: int) -> list[str]:
     if not Path(input_dir).is_dir():
         raise InputFileError(f"input folder not found: {input_dir}")
     return []
+
+
+# Settings that only the global step (`stages.finish`) reads: changing them re-uses every per-item result.
+_GLOBAL_ONLY = {"dataset": None, "encode": None, "embed": ("dedup_threshold", "clusters", "balance_power")}
+
+
+def _item_settings(cfg: CurateConfig) -> dict:
+    d = cfg.to_dict()
+    for key, sub in _GLOBAL_ONLY.items():
+        if sub is None:
+            d.pop(key)
+        else:
+            d[key] = {k: v for k, v in d[key].items() if k not in sub}
+    return d
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}"""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_work_config(out: str | Path, cfg: CurateConfig) -> None:
+    """Resuming re-uses the per-source and per-clip results in OUT/work, which were computed with the
+    settings recorded in OUT/work/settings.json: refuse a run whose per-item settings differ, instead of
+    silently mixing results made under two sets of thresholds."""
+    from vitascope.curate.manifest import WorkDir, atomic_write_text
+
+    path = WorkDir(out).out / "work" / "settings.json"
+    now = _flat(json.loads(json.dumps(_item_settings(cfg), default=list)))
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if changed:
+            raise InvalidOptionError(
+                f"{out} holds results curated with other settings ({', '.join(changed)} changed). "
+                f"Curate into a new --out folder, or delete {path.parent} to redo every clip with the new settings."
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(now, indent=1, sort_keys=True))
 
 
 def _map(fn: Callable, items: list, workers: int, desc: str, progress: bool) -> list:
@@ -63,6 +110,7 @@ def run_local(
     """Curate every video under input_dir into out; resumes from the per-item files of an earlier run."""
     cfg = cfg or CurateConfig()
     check_args(input_dir, workers)
+    check_work_config(out, cfg)
     ind, o = str(input_dir), str(out)
     rels = list_inputs(ind, cfg)
     log.info("curating %d input files from %s", len(rels), ind)

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from vitascope.curate.config import CurateConfig
-from vitascope.curate.runner_local import CurateResult, _clips_of, check_args
+from vitascope.curate.runner_local import CurateResult, _clips_of, check_args, check_work_config
 from vitascope.curate.stages import finish, list_inputs, process_clip, process_source
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def run_ray(
 
     cfg = cfg or CurateConfig()
     check_args(input_dir, workers)
+    check_work_config(out, cfg)
     if not ray.is_initialized():
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
