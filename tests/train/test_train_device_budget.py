@@ -77,3 +77,19 @@ def test_a_gpu_run_follows_the_cpu_run(tmp_path):
     cpu = train(r, tmp_path / "cpu", resume=False, export=False, device="cpu").losses
     gpu = train(r, tmp_path / "gpu", resume=False, export=False, device="cuda").losses
     assert torch.allclose(torch.tensor(cpu), torch.tensor(gpu), rtol=1e-2, atol=1e-3), (cpu, gpu)
+
+
+def test_train_command_takes_device_and_budget_and_a_dit_without_vae_exports_weights_only(tmp_path):
+    from typer.testing import CliRunner
+
+    from vitascope.cli import _register, app
+
+    _register()
+    out = tmp_path / "run"
+    args = ["train", "--recipe", "tiny", "--device", "cpu", "--max-seconds", "0", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "stopped early at step 1 of 8" in result.output and "names no VAE" in result.output
+    assert (out / "export" / "transformer" / "model.safetensors").exists() and not (out / "model").exists()
+    bad = CliRunner().invoke(app, ["train", "--recipe", "tiny", "--device", "tpu", "--out", str(out)])
+    assert bad.exit_code != 0 and "use auto, cpu or cuda" in (bad.output + str(bad.exception))

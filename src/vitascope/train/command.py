@@ -68,8 +68,12 @@ def train(
             # The next recipe trains on this one's partial export (fine for a smoke run; a resumed run
             # re-encodes its latents, as pools are keyed by the VAE weights).
             log.warning("%s is not finished; later recipes use its partial weights", r.name)
-    if rank == 0 and any(r.kind == "dit" for r in recipes) and world == 1:
-        dit = next(r for r in recipes if r.kind == "dit")
+    dits = [r for r in recipes if r.kind == "dit"]
+    if dits and dits[0].vae_from is None and dits[0].extras.get("final_vae") is None:
+        # A DiT trained on random latents or on shards has no VAE of its own to make a model folder with.
+        typer.echo(f"no model folder: recipe {dits[0].name!r} names no VAE; the DiT weights are in its export/")
+    elif rank == 0 and dits and world == 1:
+        dit = dits[0]
         target = model_out or out / "model"
         dit_res = next(res for r, res in zip(recipes, results, strict=True) if r.kind == "dit")
         assemble_model_folder(
