@@ -71,7 +71,9 @@ def train(
     dits = [r for r in recipes if r.kind == "dit"]
     if dits and dits[0].vae_from is None and dits[0].extras.get("final_vae") is None:
         # A DiT trained on random latents or on shards has no VAE of its own to make a model folder with.
-        typer.echo(f"no model folder: recipe {dits[0].name!r} names no VAE; the DiT weights are in its export/")
+        typer.echo(
+            f"no model folder: recipe {dits[0].name!r} names no VAE; the DiT weights are in its export/"
+        )
     elif rank == 0 and dits and world == 1:
         dit = dits[0]
         target = model_out or out / "model"
