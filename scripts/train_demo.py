@@ -51,13 +51,8 @@ def _export(out: Path, dest: Path, summary: dict) -> None:
     with tarfile.open(dest / "rest.tar.gz", "w:gz") as tar:
         for path in sorted(out.rglob("*")):
             rel = path.relative_to(out)
-            if (
-                path.is_file()
-                and path.suffix in (".json", ".jsonl", ".txt", ".jinja")
-                and "latents" not in rel.parts
-            ):
-                if "checkpoints" in rel.parts:
-                    continue
+            small = path.suffix in (".json", ".jsonl", ".txt", ".jinja")
+            if path.is_file() and small and not {"latents", "checkpoints"} & set(rel.parts):
                 tar.add(path, arcname=str(rel))
     (dest / "summary.json").write_text(json.dumps(summary, indent=1))
     log.info("exported to %s", dest)
@@ -82,6 +77,7 @@ def main() -> None:
     )
     import torch
 
+    from vitascope.train.checkpoint import latest_checkpoint
     from vitascope.train.export import assemble_model_folder
     from vitascope.train.loop import train
     from vitascope.train.recipes import demo
@@ -115,8 +111,8 @@ def main() -> None:
             if args.export_to:
                 _export(args.out, args.export_to, summary)
         if (args.out / dit_r.name / "export" / "transformer").exists():
-            latest = (args.out / dit_r.name / "checkpoints" / "latest").read_text().strip()
-            dit_steps = int(latest.split("_")[-1])
+            ckpt = latest_checkpoint(args.out / dit_r.name)
+            dit_steps = json.loads((ckpt / "state.json").read_text())["step"]
             assemble_model_folder(
                 args.out / dit_r.name, dit_r, args.out / "model", run_root=args.out, trained_steps=dit_steps
             )

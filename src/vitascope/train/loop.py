@@ -200,8 +200,7 @@ def train(
         ema.update(task.model)
         step += 1
         losses.append(step_loss)
-        out_of_time = max_seconds is not None and _any_rank(time.monotonic() - started > max_seconds)
-        if out_of_time:
+        if max_seconds is not None and _any_rank(time.monotonic() - started > max_seconds):
             log.info(
                 "%s: time budget of %.0f s used at step %d; stopping here", recipe.name, max_seconds, step
             )
@@ -230,8 +229,6 @@ def train(
             )
         if recipe.sample_every and step % recipe.sample_every == 0 and rank == 0 and world == 1:
             task.preview(step, _ema_model(task, ema))
-        if out_of_time:
-            break
 
     if hasattr(task, "close"):
         task.close()

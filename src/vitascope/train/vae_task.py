@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitascope.data.synthetic import to_model_range, vae_clip_frames
 from vitascope.models.vae import CausalVAE3D, save_vae
-from vitascope.train.buckets import Bucket
+from vitascope.train.buckets import Bucket, pick_bucket, split_batch
 from vitascope.train.dit_task import sample_seed
 from vitascope.train.loss import (
     PatchDiscriminator,
@@ -85,8 +86,6 @@ class VAETask:
         return (seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction)
 
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
-        from vitascope.data.synthetic import to_model_range, vae_clip_frames
-
         if self.prefetch is not None:
             return to_model_range(self.prefetch.get(step, micro, g, b))
         return to_model_range(vae_clip_frames(*self.clip_args(step, micro, g, b)))
@@ -195,29 +194,24 @@ class ClipPrefetcher:
         # spawn, not fork: the parent holds a CUDA context
         self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
         self.futures: dict[tuple[int, int, int], object] = {}
+        self.submitted_to = 0  # steps below this one have been submitted (or were never needed)
 
     def _submit(self, step: int) -> None:
-        from vitascope.data.synthetic import vae_clip_frames
-        from vitascope.train.buckets import pick_bucket, split_batch
-
         r = self.task.recipe
-        if step >= r.total_steps:
-            return
         _, stage = r.stage_at(step)
         for micro in range(r.grad_accum):
             b = pick_bucket(stage.buckets, np.random.default_rng([r.seed, step, micro, 0]))
             for g in split_batch(b.batch_size, self.task.world, self.task.rank):
-                if (step, micro, g) not in self.futures:
-                    args = self.task.clip_args(step, micro, g, b)
-                    self.futures[(step, micro, g)] = self.pool.submit(vae_clip_frames, *args)
+                args = self.task.clip_args(step, micro, g, b)
+                self.futures[(step, micro, g)] = self.pool.submit(vae_clip_frames, *args)
 
     def get(self, step: int, micro: int, g: int, b: Bucket) -> np.ndarray:
-        for s in range(step, step + self.AHEAD):
+        ahead = min(step + self.AHEAD, self.task.recipe.total_steps)
+        for s in range(max(self.submitted_to, step), ahead):
             self._submit(s)
+        self.submitted_to = max(self.submitted_to, ahead)
         fut = self.futures.pop((step, micro, g), None)
         if fut is None:  # a bucket this process did not foresee: render it here
-            from vitascope.data.synthetic import vae_clip_frames
-
             return vae_clip_frames(*self.task.clip_args(step, micro, g, b))
         return fut.result()
 
