@@ -1,15 +1,16 @@
 """Train the bundled demo model with the recorded `demo` recipe, each part under a wall-clock budget.
 
-    # what the shipped weights ran: VAE and DiT on one H200, then the decoder fine-tune on 2 CPU cores
-    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cuda --parts vae,dit \
-        --vae-seconds 105 --dit-seconds 150 --data-workers 14 [--export-to DIR]
-    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cpu --parts dec
+    # what the shipped weights ran: the first VAE on one H200, everything after it on 2 CPU cores
+    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cuda --parts vae \
+        --vae-seconds 105 --data-workers 14 [--export-to DIR]
+    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cpu --parts dec,ft,dit \
+        --ft-seconds 1680 --dit-seconds 3300
 
 The same loop as `vitascope train --recipe demo` (`vitascope.train.loop.train`), with two differences that
 only concern how long it runs: each recipe stops after its time budget (the learning rate is flat after
 warm-up, so that is the recipe truncated at the step reached; `vitascope.json` records the DiT's step), and
-the run's DiT uses the tiny text encoders bundled with the package (the ones `write_tiny_text_encoders`
-writes, copied so that a machine with another `transformers` version trains on identical weights).
+with --bundled-text the run's DiT uses the text encoders bundled with the package instead of writing and
+pretraining its own (so that a machine with another `transformers` version trains on identical weights).
 
 --export-to DIR copies what a GPU machine must hand back into at most 8 flat files: the two weight files,
 a tar of the rest of the model folder, the metrics and the log, and summary.json.
@@ -65,7 +66,13 @@ def main() -> None:
     ap.add_argument("--vae-seconds", type=float, default=None)
     ap.add_argument("--dit-seconds", type=float, default=None)
     ap.add_argument("--dec-seconds", type=float, default=None)
-    ap.add_argument("--parts", default="vae,dit,dec", help="which of vae, dit, dec to run (in that order)")
+    ap.add_argument("--ft-seconds", type=float, default=None)
+    ap.add_argument(
+        "--parts", default="vae,dec,ft,dit", help="which of vae, dec, ft, dit to run (in that order)"
+    )
+    ap.add_argument(
+        "--bundled-text", action="store_true", help="copy the bundled text encoders into the DiT run"
+    )
     ap.add_argument("--data-workers", type=int, default=0)
     ap.add_argument("--export-to", type=Path, default=None)
     args = ap.parse_args()
@@ -82,7 +89,7 @@ def main() -> None:
     from vitascope.train.loop import train
     from vitascope.train.recipes import demo
 
-    vae_r, dit_r, dec_r = demo()
+    vae_r, dec_r, ft_r, dit_r = demo()
     parts = set(args.parts.split(","))
     summary: dict = {"device": str(args.device), "torch": torch.__version__, "parts": sorted(parts)}
     if torch.cuda.is_available():
@@ -90,13 +97,14 @@ def main() -> None:
     try:
         for name, r, budget in (
             ("vae", vae_r, args.vae_seconds),
-            ("dit", dit_r, args.dit_seconds),
             ("dec", dec_r, args.dec_seconds),
+            ("ft", ft_r, args.ft_seconds),
+            ("dit", dit_r, args.dit_seconds),
         ):
             if name not in parts:
                 continue
             t0 = time.monotonic()
-            if r.kind == "dit":
+            if r.kind == "dit" and args.bundled_text:
                 _copy_text_encoders(args.out / r.name)
             workers = args.data_workers if r.kind == "vae" else 0
             res = train(

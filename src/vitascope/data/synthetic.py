@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from vitascope.synthetic.captions import canonical_caption, caption_variants, structured_caption
-from vitascope.synthetic.render import render
+from vitascope.synthetic.render import object_alpha, render
 from vitascope.synthetic.world import SceneSpec, sample_scene
 
 
@@ -29,19 +29,64 @@ def to_model_range(frames: np.ndarray) -> torch.Tensor:
     return x.permute(3, 0, 1, 2).contiguous()
 
 
-def vae_clip_frames(
-    seed: int, frames: int, height: int, width: int, interval_range: tuple[int, int], simple_fraction: float
-) -> np.ndarray:
-    """uint8 [frames, H, W, 3] sampled with a random frame interval: the world clip is rendered
-    (frames-1)*k_max+1 frames long and a stride-k window of it kept, k drawn from `interval_range`, so the VAE
-    sees the same motion at several speeds (the paper's random intervals 1-8 on real video)."""
+def _window(
+    seed: int,
+    frames: int,
+    height: int,
+    width: int,
+    interval_range: tuple[int, int],
+    simple_fraction: float,
+    scene_frames: int | None,
+) -> tuple[SceneSpec, int, int]:
+    """(scene, start, stride) of a VAE clip: a stride-k window of a longer world clip (see vae_clip_frames)."""
     rng = np.random.default_rng([seed, 11])
     lo, hi = interval_range
     k = int(rng.integers(lo, hi + 1)) if frames > 1 else 1
-    total = (frames - 1) * hi + 1
+    if scene_frames is None:
+        total = (frames - 1) * hi + 1
+    else:  # objects move at the speed of a `scene_frames` clip (the generator's), k-fold faster at stride k
+        total = max(scene_frames, frames)
+        k = min(k, (total - 1) // max(frames - 1, 1)) if frames > 1 else 1
     spec = world_scene(seed, total, height, width, simple_fraction)
     start = int(rng.integers(0, total - (frames - 1) * k))
+    return spec, start, k
+
+
+def vae_clip_frames(
+    seed: int,
+    frames: int,
+    height: int,
+    width: int,
+    interval_range: tuple[int, int],
+    simple_fraction: float,
+    scene_frames: int | None = None,
+) -> np.ndarray:
+    """uint8 [frames, H, W, 3] sampled with a random frame interval: the world clip is rendered
+    (frames-1)*k_max+1 frames long (or `scene_frames`) and a stride-k window of it kept, k drawn from
+    `interval_range`, so the VAE sees the same motion at several speeds (the paper's random intervals 1-8 on
+    real video)."""
+    spec, start, k = _window(seed, frames, height, width, interval_range, simple_fraction, scene_frames)
     return render(spec)[start : start + (frames - 1) * k + 1 : k]
+
+
+def vae_clip_weight(
+    seed: int,
+    frames: int,
+    height: int,
+    width: int,
+    interval_range: tuple[int, int],
+    simple_fraction: float,
+    scene_frames: int | None = None,
+    fg_weight: float = 0.0,
+) -> torch.Tensor:
+    """Per-pixel loss weight [1, frames, H, W] of the same clip: 1 + fg_weight on the objects' pixels.
+
+    Objects cover ~3% of a demo frame; weighting them keeps a per-pixel loss from spending itself on the
+    background, which the VAE reproduces early (their colour is what the analyzer and users look at)."""
+    spec, start, k = _window(seed, frames, height, width, interval_range, simple_fraction, scene_frames)
+    cover = np.max([object_alpha(spec, i) for i in range(len(spec.objects))], axis=0)  # [T, H, W]
+    cover = cover[start : start + (frames - 1) * k + 1 : k]
+    return torch.from_numpy(1.0 + fg_weight * cover.astype(np.float32))[None]
 
 
 def vae_clip(

@@ -55,11 +55,10 @@ class DiTTask:
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
         self.vae = None
-        self.text = None
+        self.llm = self.clip = None  # text encoders and VAE load in prepare()
         self.pools: dict[str, object] = {}
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        if recipe.dataset != "random":
-            self._load_frozen()
+        self._prior_steps = recipe.extras.get("text_prior_steps", 0)
 
     # -- set-up -----------------------------------------------------------------------------------------
 
@@ -75,7 +74,25 @@ class DiTTask:
 
             if self.rank == 0:
                 write_tiny_text_encoders(text_root, layout="tencent")
+                if self._prior_steps:  # stand-in for the pretraining real encoders come with
+                    from vitascope.train.text_prior import pretrain_text_encoders
+
+                    stats = pretrain_text_encoders(text_root, steps=self._prior_steps, max_length=r.text_len)
+                    (text_root / "text_prior.json").write_text(
+                        json.dumps({"steps": self._prior_steps} | stats)
+                    )
             _barrier()
+        elif self._prior_steps and r.text_from is None:
+            marker = text_root / "text_prior.json"
+            done = json.loads(marker.read_text())["steps"] if marker.exists() else 0
+            if done < self._prior_steps:
+                log.warning(
+                    "the text encoders in %s had %d language-prior steps (a short run wrote them), not %d; "
+                    "delete that folder and the checkpoints to train with the full prior",
+                    text_root,
+                    done,
+                    self._prior_steps,
+                )
         self.text_root = text_root
         self.llm = LLMEncoder.from_folder(text_root / "text_encoder", max_length=r.text_len)
         self.clip = CLIPEncoder.from_folder(text_root / "text_encoder_2")
@@ -96,6 +113,10 @@ class DiTTask:
         if steps_to_run is not None:
             most = max(b.batch_size for s in self.recipe.stages for b in s.buckets)
             self._pool_cap = max(8, steps_to_run * most * self.recipe.grad_accum)
+            # a smoke run gets a short language prior too (checked against the full one on resume)
+            self._prior_steps = min(self._prior_steps, max(20, 20 * steps_to_run))
+        if self.recipe.dataset != "random" and self.llm is None:
+            self._load_frozen()
 
     def _pool(self, bucket: Bucket):
         """The latent pool of a bucket, encoded on first use (rank 0 writes; the others wait and read).

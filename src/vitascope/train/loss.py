@@ -118,20 +118,24 @@ def vae_reconstruction_loss(
     lpips_weight: float = 0.0,
     mse_weight: float = 0.0,
     l1_weight: float = 1.0,
+    weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """video [B, 3, F, H, W] in [-1, 1] -> (loss [B] without the adversarial term, reconstruction, parts).
+
+    weight: optional per-pixel weight [B, 1, F, H, W] of the L1 and MSE terms (None: uniform).
 
     noise: [B, C, T, h, w] standard normal for the posterior sample (drawn by the caller per sample, so the
     run does not depend on how the batch is split over processes)."""
     mean, logvar = vae.encode_moments(video)
     z = mean + torch.exp(0.5 * logvar) * noise.to(mean)
     recon = vae.decode(z)
-    l1 = (recon - video).abs().flatten(1).mean(dim=1)
+    w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)
+    l1 = ((recon - video).abs() * w).flatten(1).mean(dim=1)
     kl = kl_divergence(mean, logvar)
     loss = l1_weight * l1 + kl_weight * kl
     parts = {"l1": l1.detach().mean(), "kl": kl.detach().mean()}
     if mse_weight > 0:
-        mse = (recon - video).pow(2).flatten(1).mean(dim=1)
+        mse = ((recon - video).pow(2) * w).flatten(1).mean(dim=1)
         loss = loss + mse_weight * mse
         parts["mse"] = mse.detach().mean()
     if lpips_model is not None and lpips_weight > 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitascope.data.synthetic import to_model_range, vae_clip_frames
+from vitascope.data.synthetic import to_model_range, vae_clip_frames, vae_clip_weight
 from vitascope.models.vae import CausalVAE3D, save_vae
 from vitascope.train.buckets import Bucket, pick_bucket, split_batch
 from vitascope.train.dit_task import sample_seed
@@ -49,7 +49,8 @@ class VAETask:
 
             src = Path(init) if Path(init).exists() else Path(run_root) / init / "export" / "vae"
             self.model.load_state_dict(load_vae(src).state_dict())
-            self.scaling_factor = load_vae(src).config.scaling_factor
+            if recipe.extras.get("freeze_encoder"):  # same latents: keep the scale the DiT was trained with
+                self.scaling_factor = load_vae(src).config.scaling_factor
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
         if not init:
@@ -83,7 +84,9 @@ class VAETask:
 
     def clip_args(self, step: int, micro: int, g: int, b: Bucket) -> tuple:
         seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
-        return (seed, b.frames, b.height, b.width, self.recipe.frame_interval, self.recipe.simple_fraction)
+        r = self.recipe
+        scene = r.extras.get("scene_frames")
+        return (seed, b.frames, b.height, b.width, r.frame_interval, r.simple_fraction, scene)
 
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
         if self.prefetch is not None:
@@ -108,6 +111,14 @@ class VAETask:
         )
         if not r.extras.get("sample_posterior", True):
             noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
+        weight = None
+        if r.extras.get("fg_weight"):
+            weight = torch.stack(
+                [
+                    vae_clip_weight(*self.clip_args(step, micro, g, bucket), r.extras["fg_weight"])
+                    for g in indices
+                ]
+            ).to(self.device)  # [B, 1, F, H, W]
         video, noise = video.to(self.device), noise.to(self.device)
         loss, recon, parts = vae_reconstruction_loss(
             self.model,
@@ -118,6 +129,7 @@ class VAETask:
             r.lpips_weight,
             r.extras.get("mse_weight", 0.0),
             r.extras.get("l1_weight", 1.0),
+            weight,
         )
         total = loss.mean()
         disc = self.extra_modules.get("discriminator")

@@ -1,0 +1,83 @@
+"""The pieces added for the demo model's second CPU round: VAE clips at the generator's speed, the
+foreground-weighted reconstruction loss, and the language prior of the tiny text encoders."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vitascope.data.synthetic import vae_clip_frames, vae_clip_weight, world_scene
+from vitascope.models.vae import CausalVAE3D
+from vitascope.models.vae.config import VAEConfig
+from vitascope.synthetic.analyze import analyze
+from vitascope.train.loss import vae_reconstruction_loss
+from vitascope.train.recipes import demo, demo_vae_refine
+
+
+def _moving_seed(frames: int) -> int:
+    """A seed whose world clip is one object on black moving left or right."""
+    for seed in range(200):
+        spec = world_scene(seed, frames, 64, 64, 1.0)
+        if spec.objects[0].motion in ("moving left", "moving right"):
+            return seed
+    raise AssertionError("no horizontally moving clip in 200 seeds")
+
+
+def _x_track(frames: np.ndarray) -> np.ndarray:
+    """Centroid x of the bright pixels of each frame [T]."""
+    bright = frames.max(axis=-1) > 100  # [T, H, W]
+    xs = np.arange(frames.shape[2])[None, None, :]
+    return (bright * xs).sum(axis=(1, 2)) / bright.sum(axis=(1, 2))
+
+
+def test_scene_frames_windows_move_at_the_speed_of_that_clip():
+    seed = _moving_seed(17)
+    full = vae_clip_frames(seed, 17, 64, 64, (1, 1), 1.0, scene_frames=17)
+    window = vae_clip_frames(seed, 5, 64, 64, (1, 1), 1.0, scene_frames=17)
+    per_frame_full = np.abs(np.diff(_x_track(full))).mean()
+    per_frame_window = np.abs(np.diff(_x_track(window))).mean()
+    # A 5-frame window of the 17-frame scene moves ~1.7 px a frame, like the generator's clips; the old
+    # default (a 9-frame scene for a 5-frame clip at stride <= 2) moves twice as fast.
+    assert abs(per_frame_window - per_frame_full) < 0.35, (per_frame_window, per_frame_full)
+    default = vae_clip_frames(seed, 5, 64, 64, (1, 1), 1.0)
+    assert np.abs(np.diff(_x_track(default))).mean() > 1.6 * per_frame_full
+
+
+def test_foreground_weight_marks_exactly_the_objects_pixels():
+    args = (_moving_seed(9), 9, 64, 64, (1, 2), 1.0, 17)
+    frames = vae_clip_frames(*args)
+    weight = vae_clip_weight(*args, fg_weight=10.0)
+    assert weight.shape == (1, 9, 64, 64)
+    assert float(weight.min()) == 1.0 and float(weight.max()) == 11.0
+    inside = weight[0].numpy() > 10.5  # fully covered pixels
+    outside = weight[0].numpy() == 1.0
+    # On black, covered pixels are the object's colour and uncovered ones are black.
+    assert frames[inside].max(axis=-1).min() > 150
+    assert frames[outside].max() == 0
+    assert analyze(frames, background="black").objects  # the clip is a normal world clip
+
+
+def test_weighted_reconstruction_loss():
+    torch.manual_seed(0)
+    vae = CausalVAE3D(VAEConfig.tiny())
+    video = torch.rand(2, 3, 5, 16, 16) * 2 - 1
+    noise = torch.zeros(2, vae.config.latent_channels, 2, 2, 2)
+    plain, recon, _ = vae_reconstruction_loss(vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0)
+    ones, _, _ = vae_reconstruction_loss(
+        vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, weight=torch.ones(2, 1, 5, 16, 16)
+    )
+    torch.testing.assert_close(plain, ones)
+    w = torch.ones(2, 1, 5, 16, 16)
+    w[:, :, :, :8] = 3.0
+    weighted, _, _ = vae_reconstruction_loss(vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, weight=w)
+    err = (recon - video).pow(2)
+    expect = (err * w).flatten(1).mean(dim=1)
+    torch.testing.assert_close(weighted, expect)
+
+
+def test_demo_recipe_order_and_refine_settings():
+    names = [r.name for r in demo()]
+    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit"]
+    ft = demo_vae_refine()
+    assert ft.extras["init_from"] == "demo-vae-dec" and not ft.extras.get("freeze_encoder")
+    assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
