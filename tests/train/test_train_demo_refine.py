@@ -77,7 +77,41 @@ def test_weighted_reconstruction_loss():
 
 def test_demo_recipe_order_and_refine_settings():
     names = [r.name for r in demo()]
-    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit"]
+    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft"]
     ft = demo_vae_refine()
     assert ft.extras["init_from"] == "demo-vae-dec" and not ft.extras.get("freeze_encoder")
     assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
+
+
+def test_shorter_travels_let_moving_objects_start_in_the_middle():
+    from vitascope.synthetic.render import render
+    from vitascope.synthetic.world import TRAVEL, sample_scene
+
+    def middle_starts(travel_range):
+        n = 0
+        for seed in range(300):
+            spec = sample_scene(seed, 17, 64, 64, n_objects=1, background="black", camera="static",
+                                motion="moving right", travel_range=travel_range)  # fmt: skip
+            n += abs(spec.objects[0].start_xy[0] - 0.5) < 0.03
+        return n
+
+    assert middle_starts(None) == 0  # at the full distance a rightward object must start in the left half
+    assert middle_starts((0.5, 1.0)) >= 10
+    # The default world is untouched (same draws, same travel); the analyzer reads short travels right.
+    spec = sample_scene(5, 17, 64, 64)
+    assert all(o.travel == TRAVEL for o in spec.objects)
+    right = 0
+    for seed in range(20):
+        spec = sample_scene(seed, 17, 64, 64, n_objects=1, background="black", camera="static",
+                            travel_range=(0.5, 0.5))  # fmt: skip
+        got = analyze(render(spec), background="black").objects[0]
+        right += got["motion"] == spec.objects[0].motion
+    assert right >= 19
+
+
+def test_demo_dit_refine_continues_demo_dit_with_its_encoders():
+    from vitascope.train.recipes import demo_dit_refine
+
+    ft = demo_dit_refine()
+    assert ft.extras["init_from"] == "demo-dit" and ft.text_from == "demo-dit"
+    assert ft.extras["travel_range"] == (0.5, 1.0) and "text_prior_steps" not in ft.extras

@@ -76,7 +76,14 @@ class LatentShards:
 
 
 def build_synthetic_pool(
-    root: str | Path, vae, bucket, n: int, seed: int, simple_fraction: float, shard_size: int = 64
+    root: str | Path,
+    vae,
+    bucket,
+    n: int,
+    seed: int,
+    simple_fraction: float,
+    shard_size: int = 64,
+    travel_range: tuple[float, float] | None = None,
 ) -> LatentShards:
     """Render `n` world clips of the bucket's shape, encode them (posterior mean x scaling factor) and write
     them as shards; reuses a finished pool. Clip i uses world seed hash(seed, frames, i)."""
@@ -93,7 +100,9 @@ def build_synthetic_pool(
         specs, clips = [], []
         for i in range(start, min(n, start + shard_size)):
             world_seed = int(np.random.default_rng([seed, bucket.frames, bucket.height, i]).integers(2**31))
-            spec = world_scene(world_seed, bucket.frames, bucket.height, bucket.width, simple_fraction)
+            spec = world_scene(
+                world_seed, bucket.frames, bucket.height, bucket.width, simple_fraction, travel_range
+            )
             specs.append(spec)
             clips.append(to_model_range(render(spec)))
         dev = next(vae.parameters()).device  # encode where the VAE lives (a GPU in GPU training runs)

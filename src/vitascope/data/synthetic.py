@@ -14,13 +14,18 @@ from vitascope.synthetic.render import object_alpha, render
 from vitascope.synthetic.world import SceneSpec, sample_scene
 
 
-def world_scene(seed: int, frames: int, height: int, width: int, simple_fraction: float) -> SceneSpec:
+def world_scene(
+    seed: int, frames: int, height: int, width: int, simple_fraction: float, travel_range=None
+) -> SceneSpec:
     """One scene; with probability `simple_fraction` a single object on black with a static camera (the
-    evaluator's setting), otherwise anything the world draws."""
+    evaluator's setting), otherwise anything the world draws (`travel_range`: see sample_scene)."""
     rng = np.random.default_rng([seed, 7])
+    kw = {"travel_range": travel_range} if travel_range is not None else {}
     if rng.random() < simple_fraction:
-        return sample_scene(seed, frames, height, width, n_objects=1, camera="static", background="black")
-    return sample_scene(seed, frames, height, width)
+        return sample_scene(
+            seed, frames, height, width, n_objects=1, camera="static", background="black", **kw
+        )
+    return sample_scene(seed, frames, height, width, **kw)
 
 
 def to_model_range(frames: np.ndarray) -> torch.Tensor:

@@ -81,6 +81,7 @@ class ObjectSpec:
     motion: str
     size: float
     start_xy: tuple[float, float]
+    travel: float = TRAVEL  # distance covered over the clip, as a fraction of the frame
 
     def __post_init__(self):
         _check(self.shape, SHAPES, "shape")
@@ -153,7 +154,8 @@ def world_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
     u = np.linspace(0.0, 1.0, spec.frames) if spec.frames > 1 else np.zeros(1)
     dx, dy = _DIRECTIONS[obj.motion]
     x0, y0 = obj.start_xy[0] * spec.width, obj.start_xy[1] * spec.height
-    return np.stack([x0 + dx * TRAVEL * spec.width * u, y0 + dy * TRAVEL * spec.height * u], axis=1)
+    d = obj.travel
+    return np.stack([x0 + dx * d * spec.width * u, y0 + dy * d * spec.height * u], axis=1)
 
 
 def image_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
@@ -224,24 +226,40 @@ def _scene_layout(rng, background, camera, n_objects, constraints):
     return background, camera, kinds
 
 
-def _place(rng, shape: str, colour: str, motion: str, height: int, width: int) -> ObjectSpec:
-    """Draw size and start so the straight path stays in frame (camera and neighbours are checked later)."""
+def _place(
+    rng, shape: str, colour: str, motion: str, height: int, width: int, travel_range=None
+) -> ObjectSpec:
+    """Draw size (and, with `travel_range`, the distance as a fraction of TRAVEL) and a start so the straight
+    path stays in frame (camera and neighbours are checked later). Without `travel_range` nothing extra is
+    drawn, so every scene of the default world is what it always was."""
     size = float(rng.uniform(*SIZE_RANGE))
+    travel = TRAVEL if travel_range is None else TRAVEL * float(rng.uniform(*travel_range))
     start = []
     for axis, side in ((0, width), (1, height)):
         margin = (BOUND[shape] * size * min(height, width) + 1.0) / side
-        step = _DIRECTIONS[motion][axis] * TRAVEL
+        step = _DIRECTIONS[motion][axis] * travel
         lo, hi = margin - min(step, 0.0), 1.0 - margin - max(step, 0.0)
         start.append(float(rng.uniform(lo, hi)) if hi > lo else 0.5)
-    return ObjectSpec(shape, colour, motion, size, (start[0], start[1]))
+    return ObjectSpec(shape, colour, motion, size, (start[0], start[1]), travel)
 
 
 def sample_scene(
-    seed: int, frames: int = 17, height: int = 64, width: int = 64, n_objects=None, camera=None, **constraints
+    seed: int,
+    frames: int = 17,
+    height: int = 64,
+    width: int = 64,
+    n_objects=None,
+    camera=None,
+    travel_range: tuple[float, float] | None = None,
+    **constraints,
 ) -> SceneSpec:
     """Draw a scene from `seed` (deterministic). `constraints` fix any of shape, colour, motion (of the first
     object) and background; `camera` fixes the camera. A single image (frames=1) is frame 0 of its scene:
-    still with a static camera unless motion or camera are asked for. Raises InvalidOptionError for unknown words or impossible combinations."""
+    still with a static camera unless motion or camera are asked for. `travel_range` (lo, hi): objects cover
+    lo..hi times the standard TRAVEL, so moving objects can also start near the middle of the frame.
+    Raises InvalidOptionError for unknown words or impossible combinations."""
+    if travel_range is not None and not 0.0 < travel_range[0] <= travel_range[1] <= 1.0:
+        raise InvalidOptionError(f"travel_range must satisfy 0 < lo <= hi <= 1, got {travel_range}")
     unknown = set(constraints) - {"shape", "colour", "motion", "background", "camera"}
     if unknown:
         raise InvalidOptionError(
@@ -268,7 +286,7 @@ def sample_scene(
         bg, cam, kinds = _scene_layout(rng, background, camera, n_objects, constraints)
         if frames == 1:
             kinds = [kinds[0]] + [(s, c, "staying still") for s, c, _ in kinds[1:]]
-        objects = tuple(_place(rng, s, c, m, height, width) for s, c, m in kinds)
+        objects = tuple(_place(rng, s, c, m, height, width, travel_range) for s, c, m in kinds)
         spec = SceneSpec(objects, bg, cam, frames, height, width, int(seed))
         if _fits(spec):
             return spec

@@ -68,18 +68,18 @@ def train(
             # The next recipe trains on this one's partial export (fine for a smoke run; a resumed run
             # re-encodes its latents, as pools are keyed by the VAE weights).
             log.warning("%s is not finished; later recipes use its partial weights", r.name)
-    dits = [r for r in recipes if r.kind == "dit"]
-    if dits and dits[0].vae_from is None and dits[0].extras.get("final_vae") is None:
+    dits = [r for r in recipes if r.kind == "dit"]  # the last one's weights make the model folder
+    if dits and dits[-1].vae_from is None and dits[-1].extras.get("final_vae") is None:
         # A DiT trained on random latents or on shards has no VAE of its own to make a model folder with.
         typer.echo(
-            f"no model folder: recipe {dits[0].name!r} names no VAE; the DiT weights are in its export/"
+            f"no model folder: recipe {dits[-1].name!r} names no VAE; the DiT weights are in its export/"
         )
     elif rank == 0 and dits and world == 1:
-        dit = dits[0]
+        dit = dits[-1]
         target = model_out or out / "model"
-        dit_res = next(res for r, res in zip(recipes, results, strict=True) if r.kind == "dit")
+        dit_steps = sum(res.step for r, res in zip(recipes, results, strict=True) if r.kind == "dit")
         assemble_model_folder(
-            out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out, trained_steps=dit_res.step
+            out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out, trained_steps=dit_steps
         )
         typer.echo(f"model folder: {target}")
         log.info("model folder written to %s", target)

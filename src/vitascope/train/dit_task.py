@@ -30,6 +30,16 @@ PREVIEW_PROMPTS = (
 )
 
 
+def text_folder(recipe: Recipe, run_dir: Path, run_root: Path) -> Path:
+    """The run's text encoders: `text_from` (a folder, or the name of an earlier DiT run under run_root
+    whose encoders to share), else the ones this run writes into run_dir/text_encoders."""
+    if not recipe.text_from:
+        return Path(run_dir) / "text_encoders"
+    if Path(recipe.text_from).exists():
+        return Path(recipe.text_from)
+    return Path(run_root) / recipe.text_from / "text_encoders"
+
+
 def sample_seed(*parts) -> int:
     return int(np.random.default_rng([int(p) for p in parts]).integers(2**62))
 
@@ -50,7 +60,12 @@ class DiTTask:
         self.rank, self.world = rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
         torch.manual_seed(recipe.seed)  # identical init on every rank (drawn on the CPU, whatever the device)
-        self.model = HunyuanVideoDiT(recipe.dit).to(self.device)
+        self.model = HunyuanVideoDiT(recipe.dit)
+        init = recipe.extras.get("init_from")
+        if init:  # continue from an earlier run's export (a folder, or the name of a run under run_root)
+            src = Path(init) if Path(init).exists() else self.run_root / init / "export" / "transformer"
+            self.model.load_state_dict(load_dit(src).state_dict())
+        self.model.to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
@@ -68,7 +83,7 @@ class DiTTask:
         from vitascope.models.vae import load_vae
 
         r = self.recipe
-        text_root = Path(r.text_from) if r.text_from else self.run_dir / "text_encoders"
+        text_root = text_folder(r, self.run_dir, self.run_root)
         if r.text_from is None and not (text_root / "text_encoder_2").exists():
             from vitascope.models.text.tiny import write_tiny_text_encoders
 
@@ -130,9 +145,19 @@ class DiTTask:
             self.pools[bucket.key] = LatentShards(Path(self.recipe.extras["shards"]) / bucket.key)
             return self.pools[bucket.key]
         n = min(self.recipe.pool_size, getattr(self, "_pool_cap", self.recipe.pool_size))
-        root = self.run_dir / "latents" / f"{self._vae_hash()}_{n}"
+        travel = self.recipe.extras.get("travel_range")
+        tag = f"_travel{travel[0]:g}-{travel[1]:g}" if travel else ""
+        root = self.run_dir / "latents" / f"{self._vae_hash()}_{n}{tag}"
         if self.rank == 0:
-            build_synthetic_pool(root, self.vae, bucket, n, self.recipe.seed, self.recipe.simple_fraction)
+            build_synthetic_pool(
+                root,
+                self.vae,
+                bucket,
+                n,
+                self.recipe.seed,
+                self.recipe.simple_fraction,
+                travel_range=tuple(travel) if travel else None,
+            )
         _barrier()
         self.pools[bucket.key] = LatentShards(root / bucket.key)
         return self.pools[bucket.key]

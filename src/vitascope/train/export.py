@@ -24,7 +24,7 @@ def assemble_model_folder(
     actually run (a run stopped by a time budget), default the recipe's total."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.save import save_vitascope_folder
-    from vitascope.train.dit_task import load_dit
+    from vitascope.train.dit_task import load_dit, text_folder
 
     dit_run, target, run_root = Path(dit_run), Path(target), Path(run_root)
     dit = load_dit(dit_run / "export" / "transformer")
@@ -33,7 +33,7 @@ def assemble_model_folder(
     found = [_vae_dir(name, run_root) for name in candidates if name]
     vae_dir = next((d for d in found if d.exists()), found[-1])
     vae = load_vae(vae_dir)
-    text_root = Path(recipe.text_from) if recipe.text_from else dit_run / "text_encoders"
+    text_root = text_folder(recipe, dit_run, run_root)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
