@@ -3,8 +3,8 @@
     # what the shipped weights ran: the first VAE on one H200, everything after it on 2 CPU cores
     PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cuda --parts vae \
         --vae-seconds 105 --data-workers 14 [--export-to DIR]
-    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cpu --parts dec,ft,dit \
-        --ft-seconds 1680 --dit-seconds 3300
+    PYTHONPATH=src python3 scripts/train_demo.py --out runs/demo --device cpu --parts dec,ft,dit,dit2 \
+        --ft-seconds 1680 --dit-seconds 3300 --dit2-seconds 2400
 
 The same loop as `vitascope train --recipe demo` (`vitascope.train.loop.train`), with two differences that
 only concern how long it runs: each recipe stops after its time budget (the learning rate is flat after
@@ -67,8 +67,11 @@ def main() -> None:
     ap.add_argument("--dit-seconds", type=float, default=None)
     ap.add_argument("--dec-seconds", type=float, default=None)
     ap.add_argument("--ft-seconds", type=float, default=None)
+    ap.add_argument("--dit2-seconds", type=float, default=None)
     ap.add_argument(
-        "--parts", default="vae,dec,ft,dit", help="which of vae, dec, ft, dit to run (in that order)"
+        "--parts",
+        default="vae,dec,ft,dit,dit2",
+        help="which of vae, dec, ft, dit, dit2 to run (in that order)",
     )
     ap.add_argument(
         "--bundled-text", action="store_true", help="copy the bundled text encoders into the DiT run"
@@ -89,7 +92,7 @@ def main() -> None:
     from vitascope.train.loop import train
     from vitascope.train.recipes import demo
 
-    vae_r, dec_r, ft_r, dit_r = demo()
+    vae_r, dec_r, ft_r, dit_r, dit2_r = demo()
     parts = set(args.parts.split(","))
     summary: dict = {"device": str(args.device), "torch": torch.__version__, "parts": sorted(parts)}
     if torch.cuda.is_available():
@@ -100,11 +103,12 @@ def main() -> None:
             ("dec", dec_r, args.dec_seconds),
             ("ft", ft_r, args.ft_seconds),
             ("dit", dit_r, args.dit_seconds),
+            ("dit2", dit2_r, args.dit2_seconds),
         ):
             if name not in parts:
                 continue
             t0 = time.monotonic()
-            if r.kind == "dit" and args.bundled_text:
+            if r is dit_r and args.bundled_text:
                 _copy_text_encoders(args.out / r.name)
             workers = args.data_workers if r.kind == "vae" else 0
             res = train(
@@ -118,11 +122,19 @@ def main() -> None:
             summary[name] = {"steps": res.step, "seconds": round(time.monotonic() - t0, 1)}
             if args.export_to:
                 _export(args.out, args.export_to, summary)
-        if (args.out / dit_r.name / "export" / "transformer").exists():
-            ckpt = latest_checkpoint(args.out / dit_r.name)
-            dit_steps = json.loads((ckpt / "state.json").read_text())["step"]
+        # the model folder: the last DiT part that has an export; trained_steps counts both DiT parts
+        done = [r for r in (dit_r, dit2_r) if (args.out / r.name / "export" / "transformer").exists()]
+        if done:
+            dit_steps = sum(
+                json.loads((latest_checkpoint(args.out / r.name) / "state.json").read_text())["step"]
+                for r in done
+            )
             assemble_model_folder(
-                args.out / dit_r.name, dit_r, args.out / "model", run_root=args.out, trained_steps=dit_steps
+                args.out / done[-1].name,
+                done[-1],
+                args.out / "model",
+                run_root=args.out,
+                trained_steps=dit_steps,
             )
             summary["model"] = str(args.out / "model")
     finally:
