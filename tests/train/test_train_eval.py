@@ -82,3 +82,28 @@ def test_eval_command_writes_results_and_table(tmp_path):
     assert {r["mode"] for r in data["cases"]} == {"t2v", "i2v"} and len(data["cases"]) == 4
     assert all(r["psnr"] is not None for r in data["cases"] if r["mode"] == "i2v")
     assert "| i2v | 2 |" in (tmp_path / "ev" / "table.md").read_text()
+
+
+def test_centred_i2v_inputs_put_the_object_in_the_middle(tmp_path):
+    from vitascope.synthetic.analyze import analyze
+
+    case = {"seed": 4, "shape": "triangle", "colour": "yellow"}
+    img = input_image(case, 64, 64, centred=True)
+    obj = analyze(img, background="black").objects[0]
+    assert obj["colour"] == "yellow" and obj["shape"] == "triangle"
+    x, y = obj["trajectory"][0]
+    assert abs(x - 32) < 2.5 and abs(y - 32) < 2.5
+    from vitascope.cli import _register, app
+    from vitascope.pipelines.tiny import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "model")
+    meta = json.loads((model / "vitascope.json").read_text())
+    meta["defaults"].update(height=32, width=32, frames=5, steps=1)
+    (model / "vitascope.json").write_text(json.dumps(meta))
+    _register()
+    args = ["eval", "--model", str(model), "--n", "1", "--mode", "i2v", "--out", str(tmp_path / "ev")]
+    res = CliRunner().invoke(app, [*args, "--i2v-input", "centred"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev" / "results.json").read_text())["i2v_input"] == "centred"
+    bad = CliRunner().invoke(app, [*args, "--i2v-input", "corner"])
+    assert bad.exit_code != 0 and "world or centred" in str(bad.output) + str(bad.exception)

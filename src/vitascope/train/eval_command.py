@@ -19,6 +19,11 @@ def eval_(
         Path("outputs/eval"), "--out", help="Folder for results.json, table.md and inputs."
     ),
     mode: str = typer.Option("both", "--mode", help="t2v, i2v or both."),
+    i2v_input: str = typer.Option(
+        "world",
+        "--i2v-input",
+        help="world: the object where the world puts a still one (anywhere); centred: in the middle.",
+    ),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
@@ -28,15 +33,20 @@ def eval_(
     modes = {"both": ("t2v", "i2v"), "t2v": ("t2v",), "i2v": ("i2v",)}.get(mode)
     if modes is None:
         raise InvalidOptionError(f"--mode must be t2v, i2v or both, got {mode!r}")
+    if i2v_input not in ("world", "centred"):
+        raise InvalidOptionError(f"--i2v-input must be world or centred, got {i2v_input!r}")
     if n < 1:
         raise InvalidOptionError(f"--n must be >= 1, got {n}")
     pipe = load_pipeline(model)
-    results = run_eval(pipe, n, seed, out / "inputs", modes, steps)
+    results = run_eval(pipe, n, seed, out / "inputs", modes, steps, centred=i2v_input == "centred")
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r.__dict__ for r in results]
     (out / "results.json").write_text(
-        json.dumps({"model": pipe.identity, "seed": seed, "summary": summary, "cases": rows}, indent=1)
+        json.dumps(
+            {"model": pipe.identity, "seed": seed, "i2v_input": i2v_input, "summary": summary, "cases": rows},
+            indent=1,
+        )
     )
     table = markdown_table(summary)
     (out / "table.md").write_text(table)

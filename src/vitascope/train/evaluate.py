@@ -153,10 +153,15 @@ def held_out_cases(n: int, seed: int) -> list[dict]:
     return cases
 
 
-def input_image(case: dict, height: int, width: int) -> np.ndarray:
-    """The I2V input: one shape of the case's colour and shape, still, on black (uint8 [H, W, 3])."""
+def input_image(case: dict, height: int, width: int, centred: bool = False) -> np.ndarray:
+    """The I2V input: one shape of the case's colour and shape, still, on black (uint8 [H, W, 3]); where
+    the world puts a still object (anywhere in frame), or with `centred` in the middle at a mid size."""
     from vitascope.synthetic.render import render
-    from vitascope.synthetic.world import sample_scene
+    from vitascope.synthetic.world import SIZE_RANGE, ObjectSpec, SceneSpec, sample_scene
+
+    if centred:
+        obj = ObjectSpec(case["shape"], case["colour"], "staying still", sum(SIZE_RANGE) / 2, (0.5, 0.5))
+        return render(SceneSpec((obj,), frames=1, height=height, width=width))[0]
 
     spec = sample_scene(
         case["seed"],
@@ -173,10 +178,10 @@ def input_image(case: dict, height: int, width: int) -> np.ndarray:
 
 
 def run_eval(
-    pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int | None = None
+    pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int | None = None, centred: bool = False
 ) -> list[CaseResult]:
     """Generate every case with `pipe` (T2V from the prompt; I2V from a rendered image + the prompt) and
-    measure it. Sizes and frames are the model's defaults."""
+    measure it. Sizes and frames are the model's defaults; `centred`: see input_image."""
     from pathlib import Path
 
     from PIL import Image
@@ -192,7 +197,7 @@ def run_eval(
         for mode in modes:
             image, kw = None, {}
             if mode == "i2v":
-                image = input_image(case, h, w)
+                image = input_image(case, h, w, centred)
                 path = workdir / f"input_{i:03d}.png"
                 Image.fromarray(image).save(path)
                 kw = {"task": "i2v", "image": str(path), "height": h, "width": w}
