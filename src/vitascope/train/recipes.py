@@ -5,7 +5,8 @@ order). A recipe is data; `loop.train` is the one loop that runs any of them.
                  exist); video:image 4:1; random frame intervals 1-8
     dit_recipe   flow matching, logit-normal t with shift, text dropout, image+video joint buckets,
                  progressive stages, caption variants, I2V token replace
-    demo         the recorded recipe of the bundled demo model: demo-vae, then demo-dit on its latents
+    demo         the recorded recipe of the bundled demo model: the VAE in three parts (demo-vae,
+                 demo-vae-dec, demo-vae-ft), then demo-dit and demo-dit-ft on the last one's latents
     tiny         seconds-long DiT run on random latents (tests, smoke runs)
 """
 
@@ -252,7 +253,7 @@ DEMO_DEFAULTS = {
 
 
 def demo_vae() -> Recipe:
-    """First half of the demo: the VAE on world images and 17-frame clips (the length the DiT generates),
+    """First part of the demo: the VAE on world images and 17-frame clips (the length the DiT generates),
     video:image 4:1 as in the paper."""
     return Recipe(
         name="demo-vae",
@@ -282,7 +283,7 @@ def demo_vae() -> Recipe:
 
 
 def demo_dit() -> Recipe:
-    """Second half: the DiT on latents of world clips from demo-vae, low resolution first."""
+    """Fourth part: the DiT from scratch on latents of world clips from demo-vae-ft, low resolution first."""
     return Recipe(
         name="demo-dit",
         kind="dit",
@@ -291,8 +292,8 @@ def demo_dit() -> Recipe:
         vae_from="demo-vae-ft",
         stages=(
             Stage("32px", 200, (Bucket(1, 32, 32, 32), Bucket(9, 32, 32, 32, weight=2.0))),
-            # 2459: what the rest of 150 s on one H200 ran for the shipped weights; longer is better
-            Stage("64px", 2459, (Bucket(1, 64, 64, 32), Bucket(17, 64, 64, 16, weight=3.0))),
+            # 4800: what the shipped weights ran (53 minutes on 2 CPU cores with the 32px stage)
+            Stage("64px", 4800, (Bucket(1, 64, 64, 32), Bucket(17, 64, 64, 16, weight=3.0))),
         ),
         pool_size=2000,
         simple_fraction=0.8,
@@ -323,10 +324,9 @@ DEC_STEPS = 2886  # decoder fine-tune steps the shipped weights ran (12 minutes 
 
 
 def demo_vae_decoder() -> Recipe:
-    """Third part: more VAE training with the encoder frozen. The DiT only ever sees encoder latents, so this
-    can run beside (or after) demo-dit and sharpen decoding without invalidating them; the model folder takes
-    this decoder (demo_dit's extras["final_vae"]). Cheap enough for a CPU: the shipped weights ran it on 2
-    cores (first-frame PSNR of held-out clips 25.7 -> 28.8 dB, ground-truth colour through the VAE 30% -> 43%)."""
+    """Second part: more VAE training with the encoder frozen (first-frame PSNR of held-out clips 25.7 ->
+    28.8 dB, ground-truth colour through the VAE 30% -> 43%). A frozen encoder keeps a DiT's latents valid,
+    so a recipe can also run this after its DiT and name it in extras["final_vae"]."""
     return demo_vae().replace(
         name="demo-vae-dec",
         stages=(Stage("64px", DEC_STEPS, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2))),),
@@ -343,11 +343,11 @@ def demo_vae_decoder() -> Recipe:
     )
 
 
-FT_STEPS = 800  # encoder+decoder refinement steps the shipped weights ran (on 2 CPU cores)
+FT_STEPS = 854  # encoder+decoder refinement steps the shipped weights ran (28 minutes on 2 CPU cores)
 
 
 def demo_vae_refine() -> Recipe:
-    """Fourth part: the whole VAE again (encoder too) from demo-vae-dec, on windows of clips that move at
+    """Third part: the whole VAE again (encoder too) from demo-vae-dec, on windows of clips that move at
     the generator's speed, with the objects' pixels weighted 1 + 10. After the first three parts moving
     objects decoded in muddy mean colours (red as brown, green as teal: ground-truth colour through the VAE
     43%); still ones were right. The DiT is trained on this encoder's latents afterwards."""
