@@ -94,7 +94,9 @@ def test_train_command_smoke_runs_the_demo_recipe(tmp_path):
         app, ["train", "--recipe", "demo", "--max-steps", "1", "--out", str(tmp_path / "run")]
     )
     assert result.exit_code == 0, result.output
-    assert "demo-vae" in result.output and "demo-dit" in result.output
+    assert "demo-vae" in result.output and "demo-dit" in result.output and "demo-dit-ft" in result.output
+    prior = json.loads((tmp_path / "run" / "demo-dit" / "text_encoders" / "text_prior.json").read_text())
+    assert prior["steps"] == 20  # a smoke run's short language prior
     assert (tmp_path / "run" / "demo-vae" / "export" / "vae" / "config.json").exists()
     assert (tmp_path / "run" / "model" / "vitascope.json").exists()
     rows = (tmp_path / "run" / "demo-dit" / "metrics.jsonl").read_text().splitlines()

@@ -169,7 +169,7 @@ def pretrain_text_encoders(
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            log.info("text prior step %d loss %.4f %s", step, float(loss), stats)
+            log.info("text prior step %d loss %.4f %s", step, float(loss.detach()), stats)
     llm.model.eval().requires_grad_(False)
     clip.model.eval().requires_grad_(False)
     with torch.no_grad():
