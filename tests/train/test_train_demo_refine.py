@@ -46,7 +46,7 @@ def test_scene_frames_windows_move_at_the_speed_of_that_clip():
 def test_foreground_weight_marks_exactly_the_objects_pixels():
     args = (_moving_seed(9), 9, 64, 64, (1, 2), 1.0, 17)
     frames = vae_clip_frames(*args)
-    weight = vae_clip_weight(*args, fg_weight=10.0)
+    weight = vae_clip_weight(args, fg_weight=10.0)
     assert weight.shape == (1, 9, 64, 64)
     assert float(weight.min()) == 1.0 and float(weight.max()) == 11.0
     inside = weight[0].numpy() > 10.5  # fully covered pixels

@@ -41,7 +41,7 @@ def _window(
     width: int,
     interval_range: tuple[int, int],
     simple_fraction: float,
-    scene_frames: int | None,
+    scene_frames: int | None = None,
 ) -> tuple[SceneSpec, int, int]:
     """(scene, start, stride) of a VAE clip: a stride-k window of a longer world clip (see vae_clip_frames)."""
     rng = np.random.default_rng([seed, 11])
@@ -74,21 +74,14 @@ def vae_clip_frames(
     return render(spec)[start : start + (frames - 1) * k + 1 : k]
 
 
-def vae_clip_weight(
-    seed: int,
-    frames: int,
-    height: int,
-    width: int,
-    interval_range: tuple[int, int],
-    simple_fraction: float,
-    scene_frames: int | None = None,
-    fg_weight: float = 0.0,
-) -> torch.Tensor:
-    """Per-pixel loss weight [1, frames, H, W] of the same clip: 1 + fg_weight on the objects' pixels.
+def vae_clip_weight(clip_args: tuple, fg_weight: float) -> torch.Tensor:
+    """Per-pixel loss weight [1, frames, H, W] of the clip `vae_clip_frames(*clip_args)`: 1 + fg_weight on
+    the objects' pixels.
 
     Objects cover ~3% of a demo frame; weighting them keeps a per-pixel loss from spending itself on the
     background, which the VAE reproduces early (their colour is what the analyzer and users look at)."""
-    spec, start, k = _window(seed, frames, height, width, interval_range, simple_fraction, scene_frames)
+    spec, start, k = _window(*clip_args)
+    frames = clip_args[1]
     cover = np.max([object_alpha(spec, i) for i in range(len(spec.objects))], axis=0)  # [T, H, W]
     cover = cover[start : start + (frames - 1) * k + 1 : k]
     return torch.from_numpy(1.0 + fg_weight * cover.astype(np.float32))[None]

@@ -115,7 +115,7 @@ class VAETask:
         if r.extras.get("fg_weight"):
             weight = torch.stack(
                 [
-                    vae_clip_weight(*self.clip_args(step, micro, g, bucket), r.extras["fg_weight"])
+                    vae_clip_weight(self.clip_args(step, micro, g, bucket), r.extras["fg_weight"])
                     for g in indices
                 ]
             ).to(self.device)  # [B, 1, F, H, W]
