@@ -34,16 +34,10 @@ def to_model_range(frames: np.ndarray) -> torch.Tensor:
     return x.permute(3, 0, 1, 2).contiguous()
 
 
-def _window(
-    seed: int,
-    frames: int,
-    height: int,
-    width: int,
-    interval_range: tuple[int, int],
-    simple_fraction: float,
-    scene_frames: int | None = None,
-) -> tuple[SceneSpec, int, int]:
-    """(scene, start, stride) of a VAE clip: a stride-k window of a longer world clip (see vae_clip_frames)."""
+def _window(*clip_args) -> tuple[SceneSpec, int, int]:
+    """(scene, start, stride) of the VAE clip `vae_clip_frames(*clip_args)` (see there)."""
+    seed, frames, height, width, interval_range, simple_fraction, *rest = clip_args
+    scene_frames = rest[0] if rest else None
     rng = np.random.default_rng([seed, 11])
     lo, hi = interval_range
     k = int(rng.integers(lo, hi + 1)) if frames > 1 else 1
