@@ -20,12 +20,18 @@ def world_scene(
     """One scene; with probability `simple_fraction` a single object on black with a static camera (the
     evaluator's setting), otherwise anything the world draws (`travel_range`: see sample_scene)."""
     rng = np.random.default_rng([seed, 7])
-    kw = {"travel_range": travel_range} if travel_range is not None else {}
     if rng.random() < simple_fraction:
         return sample_scene(
-            seed, frames, height, width, n_objects=1, camera="static", background="black", **kw
+            seed,
+            frames,
+            height,
+            width,
+            n_objects=1,
+            camera="static",
+            background="black",
+            travel_range=travel_range,
         )
-    return sample_scene(seed, frames, height, width, **kw)
+    return sample_scene(seed, frames, height, width, travel_range=travel_range)
 
 
 def to_model_range(frames: np.ndarray) -> torch.Tensor:

@@ -128,6 +128,12 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def run_folder(name: str | Path, run_root: str | Path, *below: str) -> Path:
+    """A folder given as a path, or as the name of an earlier recipe's run under `run_root` (then `below`
+    inside it, e.g. "export", "vae"). Recipes name their inputs (init_from, vae_from, text_from) this way."""
+    return Path(name) if Path(name).exists() else Path(run_root, name, *below)
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     root = Path(run_dir) / "checkpoints"
     pointer = root / LATEST

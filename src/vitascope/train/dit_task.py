@@ -18,6 +18,7 @@ from vitascope.flow import sample_t
 from vitascope.models.dit.config import DiTConfig
 from vitascope.models.dit.model import HunyuanVideoDiT
 from vitascope.train.buckets import Bucket
+from vitascope.train.checkpoint import run_folder
 from vitascope.train.loss import flow_matching_loss
 from vitascope.train.recipes import Recipe
 
@@ -35,9 +36,7 @@ def text_folder(recipe: Recipe, run_dir: Path, run_root: Path) -> Path:
     whose encoders to share), else the ones this run writes into run_dir/text_encoders."""
     if not recipe.text_from:
         return Path(run_dir) / "text_encoders"
-    if Path(recipe.text_from).exists():
-        return Path(recipe.text_from)
-    return Path(run_root) / recipe.text_from / "text_encoders"
+    return run_folder(recipe.text_from, run_root, "text_encoders")
 
 
 def sample_seed(*parts) -> int:
@@ -63,7 +62,7 @@ class DiTTask:
         self.model = HunyuanVideoDiT(recipe.dit)
         init = recipe.extras.get("init_from")
         if init:  # continue from an earlier run's export (a folder, or the name of a run under run_root)
-            src = Path(init) if Path(init).exists() else self.run_root / init / "export" / "transformer"
+            src = run_folder(init, self.run_root, "export", "transformer")
             self.model.load_state_dict(load_dit(src).state_dict())
         self.model.to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
@@ -115,11 +114,7 @@ class DiTTask:
         logging.getLogger("vitascope.models.text.llm").setLevel(logging.ERROR)
         logging.getLogger("vitascope.models.text.clip").setLevel(logging.ERROR)
         if r.dataset == "synthetic":
-            vae_dir = (
-                Path(r.vae_from)
-                if r.vae_from and Path(r.vae_from).exists()
-                else self.run_root / r.vae_from / "export" / "vae"
-            )
+            vae_dir = run_folder(r.vae_from, self.run_root, "export", "vae")
             self.vae = load_vae(vae_dir, device=self.device).requires_grad_(False)
             self.vae_dir = vae_dir
 

@@ -24,13 +24,14 @@ def assemble_model_folder(
     actually run (a run stopped by a time budget), default the recipe's total."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.save import save_vitascope_folder
+    from vitascope.train.checkpoint import run_folder
     from vitascope.train.dit_task import load_dit, text_folder
 
     dit_run, target, run_root = Path(dit_run), Path(target), Path(run_root)
     dit = load_dit(dit_run / "export" / "transformer")
     # The folder's VAE: a decoder fine-tuned after the DiT's latents were encoded, when the recipe names one.
     candidates = [recipe.extras.get("final_vae"), recipe.vae_from]
-    found = [_vae_dir(name, run_root) for name in candidates if name]
+    found = [run_folder(name, run_root, "export", "vae") for name in candidates if name]
     vae_dir = next((d for d in found if d.exists()), found[-1])
     vae = load_vae(vae_dir)
     text_root = text_folder(recipe, dit_run, run_root)
@@ -66,8 +67,3 @@ def assemble_model_folder(
         os.replace(tmp, target)
     log.info("assembled model folder %s", target)
     return target
-
-
-def _vae_dir(name: str, run_root: Path) -> Path:
-    """A VAE folder given as a path, or as the name of an earlier recipe's run under `run_root`."""
-    return Path(name) if Path(name).exists() else run_root / name / "export" / "vae"

@@ -129,13 +129,16 @@ def vae_reconstruction_loss(
     mean, logvar = vae.encode_moments(video)
     z = mean + torch.exp(0.5 * logvar) * noise.to(mean)
     recon = vae.decode(z)
-    w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)
-    l1 = ((recon - video).abs() * w).flatten(1).mean(dim=1)
+
+    def per_sample(err: torch.Tensor) -> torch.Tensor:  # [B] (weighted) mean
+        return (err if weight is None else err * weight.to(err)).flatten(1).mean(dim=1)
+
+    l1 = per_sample((recon - video).abs())
     kl = kl_divergence(mean, logvar)
     loss = l1_weight * l1 + kl_weight * kl
     parts = {"l1": l1.detach().mean(), "kl": kl.detach().mean()}
     if mse_weight > 0:
-        mse = ((recon - video).pow(2) * w).flatten(1).mean(dim=1)
+        mse = per_sample((recon - video).pow(2))
         loss = loss + mse_weight * mse
         parts["mse"] = mse.detach().mean()
     if lpips_model is not None and lpips_weight > 0:

@@ -13,6 +13,7 @@ import torch
 from vitascope.data.synthetic import to_model_range, vae_clip_frames, vae_clip_weight
 from vitascope.models.vae import CausalVAE3D, save_vae
 from vitascope.train.buckets import Bucket, pick_bucket, split_batch
+from vitascope.train.checkpoint import run_folder
 from vitascope.train.dit_task import sample_seed
 from vitascope.train.loss import (
     PatchDiscriminator,
@@ -47,10 +48,10 @@ class VAETask:
         if init:  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
             from vitascope.models.vae import load_vae
 
-            src = Path(init) if Path(init).exists() else Path(run_root) / init / "export" / "vae"
-            self.model.load_state_dict(load_vae(src).state_dict())
+            start = load_vae(run_folder(init, run_root, "export", "vae"))
+            self.model.load_state_dict(start.state_dict())
             if recipe.extras.get("freeze_encoder"):  # same latents: keep the scale the DiT was trained with
-                self.scaling_factor = load_vae(src).config.scaling_factor
+                self.scaling_factor = start.config.scaling_factor
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
         if not init:
