@@ -7,8 +7,8 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 from _helpers import reseed_parameters
 from vitascope.convert.lora import load_lora, merge_lora, parse_lora, to_kohya
 from vitascope.errors import WeightLoadError
+from vitascope.io.files import save_safetensors_atomic
 from vitascope.models.dit import HunyuanVideoDiT
-from vitascope.pipelines.weights import save_safetensors_atomic
 from vitascope.specs import TINY
 
 # The official I2V LoRA targets (spec 3.4)
@@ -51,7 +51,7 @@ def test_kohya_merge_equals_peft_forward(tmp_path):
     expected = peft_model(*_inputs())
     lora = parse_lora(get_peft_model_state_dict(peft_model), HunyuanVideoDiT(TINY))
     assert len(lora) > 10
-    save_safetensors_atomic(to_kohya(lora), tmp_path / "pytorch_lora_kohaya_weights.safetensors")
+    save_safetensors_atomic(tmp_path / "pytorch_lora_kohaya_weights.safetensors", to_kohya(lora))
 
     fresh = HunyuanVideoDiT(TINY)
     fresh.load_state_dict(clean)

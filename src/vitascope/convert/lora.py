@@ -89,20 +89,45 @@ def merge_lora(model: nn.Module, lora: dict[str, LoraPair], strength: float = 1.
     modules = dict(model.named_modules())
     for target, pair in lora.items():
         w = modules[target].weight
-        delta = (pair.up.float() @ pair.down.float()) * (pair.scale * strength)  # [out, in]
-        if delta.shape != w.shape:
-            raise WeightLoadError(
-                f"LoRA for {target} has shape {tuple(delta.shape)}, the layer {tuple(w.shape)}"
-            )
-        w.copy_((w.float() + delta.to(w.device)).to(w.dtype))
+        w.copy_(_merged(w, pair, strength, target))
     log.info("merged LoRA into %d layers (strength %.3g)", len(lora), strength)
     return len(lora)
 
 
+def _merged(w: torch.Tensor, pair: LoraPair, strength: float, target: str) -> torch.Tensor:
+    """W + strength * scale * up @ down, computed in float32, returned in W's dtype."""
+    delta = (pair.up.float() @ pair.down.float()) * (pair.scale * strength)  # [out, in]
+    if delta.shape != w.shape:
+        raise WeightLoadError(f"LoRA for {target} has shape {tuple(delta.shape)}, the layer {tuple(w.shape)}")
+    return (w.float() + delta.to(w.device)).to(w.dtype)
+
+
 def load_lora(path: str | Path, model: nn.Module, strength: float = 1.0) -> int:
-    from vitascope.pipelines.weights import read_state_dict
+    from vitascope.io.weights import read_state_dict
 
     return merge_lora(model, parse_lora(read_state_dict(path), model), strength)
+
+
+def merge_on_load(path: str | Path, strength: float = 1.0):
+    """A loader transform (`transform(model) -> model`): the LoRA is merged into the weights as they are
+    assigned, so it works on a model still on the meta device and costs no second pass over 13B weights."""
+    from vitascope.io.weights import read_state_dict
+
+    def transform(model: nn.Module) -> nn.Module:
+        lora = parse_lora(read_state_dict(path), model)  # names resolve on the meta model
+
+        def merge(module, state, prefix, *_):
+            for target, pair in lora.items():
+                key = f"{prefix}{target}.weight"
+                if key in state:  # a missing key is reported by the strict check
+                    state[key] = _merged(state[key], pair, strength, target)
+            handle.remove()  # once: a later load_state_dict is not merged again
+            log.info("merged LoRA %s into %d layers (strength %.3g)", Path(path).name, len(lora), strength)
+
+        handle = model.register_load_state_dict_pre_hook(merge)
+        return model
+
+    return transform
 
 
 def to_kohya(lora: dict[str, LoraPair], prefix: str = KOHYA_PREFIX) -> dict[str, torch.Tensor]:

@@ -30,6 +30,7 @@ def denoise(
     uncond: TextCondition | None,
     *,
     steps: int,
+    dtype: torch.dtype,
     shift: float,
     guidance: float,
     cfg_scale: float,
@@ -39,8 +40,7 @@ def denoise(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
-    """latents [B, C, T, H, W] float32 noise -> denoised latents (float32)."""
-    dtype = next(dit.parameters()).dtype
+    """latents [B, C, T, H, W] float32 noise -> denoised latents (float32); the DiT runs in `dtype`."""
     B = latents.shape[0]
     sigmas = shifted_sigmas(steps, shift).to(latents.device)
     g = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from vitascope.io.files import write_json_atomic
 from vitascope.media import write_png_frames, write_video
 from vitascope.pipelines.result import GenerationResult
-from vitascope.pipelines.weights import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,6 @@ def save_result(result: GenerationResult, path: str | Path) -> Path:
             path = path.with_suffix(".mp4") if path.suffix else path.with_name(path.name + ".mp4")
         write_video(result.frames, path, fps=result.fps)
     meta = {**result.metadata, "fps": result.fps, "output": str(path), "seed": result.options.seed}
-    write_json_atomic(meta, sidecar_path(path, is_folder))
+    write_json_atomic(sidecar_path(path, is_folder), meta)
     log.info("wrote %s", path)
     return path

@@ -33,6 +33,7 @@ class VideoPipeline:
         defaults: ModelDefaults,
         identity: dict,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
         i2v_text_encoder=None,
         i2v_mode: str | None = None,
     ):
@@ -44,6 +45,7 @@ class VideoPipeline:
         )
         self.defaults, self.identity = defaults, identity
         self.device = torch.device(device)
+        self.dtype = dtype  # compute dtype of the DiT and VAE (stated by the loader, never probed)
         # How images condition this model: the DiT's own type, or token replace for a T2V model that was
         # trained with first-frame conditioning (the demo model does both from one set of weights).
         self.i2v_mode = dit.config.image_condition_type or i2v_mode
@@ -92,9 +94,8 @@ class VideoPipeline:
         else:
             ts = self.text_encoder.encode(prompts)
         pooled = self.clip_encoder.encode(prompts)
-        dt = next(self.dit.parameters()).dtype
         return TextCondition(
-            ts.states.to(self.device, dt), ts.mask.to(self.device), pooled.to(self.device, dt)
+            ts.states.to(self.device, self.dtype), ts.mask.to(self.device), pooled.to(self.device, self.dtype)
         )
 
     # ---- 3. latents -------------------------------------------------------------------------------------------
@@ -110,13 +111,13 @@ class VideoPipeline:
         """Clean, scaled latent of the first frame: [1, C, 1, h, w] (the posterior mode, as the reference)."""
         from vitascope.models.image import prepare_image
 
-        x = prepare_image(image, height, width).to(self.device, next(self.vae.parameters()).dtype)
+        x = prepare_image(image, height, width).to(self.device, self.dtype)
         return self.vae.encode(x).float() * self.vae.config.scaling_factor
 
     # ---- 4. decode --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        z = latents.to(next(self.vae.parameters()).dtype) / self.vae.config.scaling_factor
+        z = latents.to(self.dtype) / self.vae.config.scaling_factor
         from vitascope.models.vae import TilingConfig
 
         self.vae.enable_tiling(TilingConfig(spatial=bool(self.vae_tiling), temporal=True))
@@ -161,6 +162,7 @@ class VideoPipeline:
             cond,
             uncond,
             steps=opts.steps,
+            dtype=self.dtype,
             shift=opts.flow_shift,
             guidance=opts.guidance,
             cfg_scale=opts.cfg_scale,
