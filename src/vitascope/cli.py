@@ -24,6 +24,7 @@ app = typer.Typer(
 COMMANDS = [
     ("generate", "vitascope.pipelines.command", "generate"),
     ("convert", "vitascope.convert.command", "convert"),
+    ("inspect", "vitascope.convert.command", "inspect_"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),

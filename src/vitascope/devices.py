@@ -50,10 +50,8 @@ def resolve_device(
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InvalidOptionError(
-
-                    f"device {name!r} was asked for but no CUDA GPU is visible (this torch sees no CUDA device); "
-                    "use --device cpu"
-
+                f"device {name!r} was asked for but no CUDA GPU is visible (this torch sees no CUDA device); "
+                "use --device cpu"
             )
         if dev.index is None and local_rank is not None:
             dev = torch.device("cuda", local_rank)

@@ -23,6 +23,22 @@ def _progress_bar(desc: str):
     return update
 
 
+def _load_bar():
+    """A bar per loading stage (bytes placed on the device), for `load_pipeline(progress=...)`."""
+    from tqdm import tqdm
+
+    bars: dict = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=f"loading {stage}", unit="B", unit_scale=True)
+        bars[stage].update(done - bars[stage].n)
+        if done >= total:
+            bars[stage].close()
+
+    return update
+
+
 def _quiet_transformers() -> None:
     """transformers draws a progress bar per weight file; ours is the one that matters."""
     from transformers.utils import logging as hf_logging
@@ -69,6 +85,9 @@ def generate(
     ),
     lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
     lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
+    weights_key: str | None = typer.Option(
+        None, "--weights-key", help="module (default) or ema: which weights of a Tencent .pt checkpoint."
+    ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.pipelines.loader import load_pipeline
@@ -93,7 +112,14 @@ def generate(
         fps=fps,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
-    pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
+    pipe = load_pipeline(
+        model,
+        device=device,
+        dtype=dtype,
+        loras=[(p, lora_scale) for p in lora],
+        weights_key=weights_key,
+        progress=_load_bar(),
+    )
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     out = save_result(result, output)
