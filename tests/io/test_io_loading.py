@@ -43,7 +43,9 @@ def test_transforms_run_on_meta_before_the_weights_arrive():
         transforms=[transform],
     )
     assert calls == ["meta"]
-    assert all(torch.equal(a, b) for a, b in zip(dit.state_dict().values(), src.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(dit.state_dict().values(), src.state_dict().values(), strict=True)
+    )
     assert not dit.training
 
 

@@ -92,7 +92,10 @@ def test_strict_check_names_every_kind_of_mismatch_and_the_file():
     assert all(s in msg for s in ("1.bias", "2.weight", "0.weight", "(5, 3)", "dir/model.safetensors"))
     fresh = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
     load_strict(fresh, model.state_dict(), "ok")
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True)
+    )
 
 
 def _fp8_checkpoint(tmp_path, with_map=True, map_under_module=True):
