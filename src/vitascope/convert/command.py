@@ -16,9 +16,17 @@ def convert(
     ),
 ) -> None:
     """Write a model folder in another layout (weights renamed, never retrained)."""
+    from tqdm import tqdm
+
     from vitascope.convert.layouts import convert_folder
 
-    dst = convert_folder(src, out, to, weights_key=weights_key)
+    with tqdm(desc="reading weights", unit="B", unit_scale=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        dst = convert_folder(src, out, to, weights_key=weights_key, progress=progress)
     typer.echo(f"wrote {to} layout to {dst}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -65,8 +66,17 @@ def _copy_split(src: Path, model_dst: Path, tok_src: Path | None, tok_dst: Path 
                 shutil.move(str(model_dst / name), tok_dst / name)
 
 
-def convert_folder(src: str | Path, dst: str | Path, to: str, *, weights_key: str | None = None) -> Path:
-    """Write the model folder `src` into the new folder `dst` in layout `to` (weights renamed, not retrained)."""
+def convert_folder(
+    src: str | Path,
+    dst: str | Path,
+    to: str,
+    *,
+    weights_key: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the model folder `src` into the new folder `dst` in layout `to` (weights renamed, not retrained).
+
+    progress(done, total): bytes of DiT weights read so far."""
     from vitascope.models.vae import load_vae
 
     if to not in LAYOUTS:
@@ -79,7 +89,7 @@ def convert_folder(src: str | Path, dst: str | Path, to: str, *, weights_key: st
         raise InvalidOptionError(
             "converting LLaVA-based I2V folders is not supported yet; convert T2V folders"
         )
-    dit = load_dit(folder, "cpu", torch.float32, weights_key=weights_key)
+    dit = load_dit(folder, "cpu", torch.float32, weights_key=weights_key, progress=progress)
     vae = load_vae(folder.vae)
     defaults = folder_defaults(folder, dit.config)
     {"vitascope": _to_vitascope, "diffusers": _to_diffusers, "tencent": _to_tencent}[to](

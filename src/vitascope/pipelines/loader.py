@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DTYPES", "demo_model_path", "load_dit", "load_pipeline", "resolve_device", "resolve_dtype"]
 
 OFFICIAL_TEXT = {"template": "dit-llm-encode-video", "max_length": 256, "hidden_state_skip_layer": 2}
-# progress(stage, done, total): stage "weights" counts bytes placed on the device
+# progress(stage, done, total): bytes placed on the device for stage "weights" (the DiT), then "vae"
 LoadProgress = Callable[[str, int, int], None]
 
 
@@ -74,7 +74,12 @@ def load_pipeline(
         progress=(lambda done, total: progress("weights", done, total)) if progress else None,
     )
     # 4. VAE and text encoders.
-    vae = load_vae(folder.vae, device=dev, dtype=dt)
+    vae = load_vae(
+        folder.vae,
+        device=dev,
+        dtype=dt,
+        progress=(lambda done, total: progress("vae", done, total)) if progress else None,
+    )
     text, i2v_text, clip = _text_encoders(folder, dit.config, dev, dt)
     # 5. Defaults and identity.
     identity = {
