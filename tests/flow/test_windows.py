@@ -94,3 +94,26 @@ def test_one_window_equals_the_plain_sampler_and_context_frames_stay_clean():
     clip = torch.cat([first, long[:, :, :2]], dim=2)
     ref = denoise(clip, sig, tr, constant_guidance(1.0))
     assert torch.allclose(out[:, :, :2], ref[:, :, 1:], atol=1e-5)
+
+
+def test_riflex_slows_the_intrinsic_temporal_frequency_only():
+    import math
+
+    from vitascope.nn.rope import riflex_frequency, rope_cos_sin
+
+    k, w = riflex_frequency(16, 256.0, native=33, target=66)  # the 13B model's time axis, 2x length
+    freqs = [1 / 256.0 ** (2 * j / 16) for j in range(8)]
+    periods = [2 * math.pi / f for f in freqs]
+    assert k == min(range(8), key=lambda j: abs(periods[j] - 33))
+    assert 2 * math.pi / w >= 66  # one period now covers the longer clip
+    plain = rope_cos_sin((70, 1, 1), (16, 8, 8), 256.0)
+    slow = rope_cos_sin((70, 1, 1), (16, 8, 8), 256.0, time_freq=(k, w))
+    changed = (plain[0] != slow[0]).any(dim=0).nonzero().flatten().tolist()
+    assert changed == [2 * k, 2 * k + 1]  # the interleaved pair of that one component
+    dit = HunyuanVideoDiT(TINY)
+    before = dit.rope_for((8, 1, 1), (0, 0, 0), "cpu")
+    dit.set_riflex(2, 8)
+    after = dit.rope_for((8, 1, 1), (0, 0, 0), "cpu")
+    assert not torch.equal(before[0], after[0])
+    dit.set_riflex(None)
+    assert torch.equal(dit.rope_for((8, 1, 1), (0, 0, 0), "cpu")[0], before[0])
