@@ -1,6 +1,6 @@
 """Drawing talking heads with numpy only: every part is a signed distance field in pixels, coverage
 clip(0.5 - d, 0, 1) (anti-aliased, smooth sub-pixel motion), composited back to front per face:
-long hair, head (a superellipse), hair cap, eyes, brows, mouth (and teeth).
+long hair, head (a superellipse), hair cap, eyes, brows, mouth.
 
     clip = make_clip(sample_talk_scene(0))
     clip.frames     # uint8 [F, H, W, 3]
@@ -28,8 +28,7 @@ from vitascope.synthetic.faces.world import (
 )
 
 EYE_DARK = (35, 28, 32)
-MOUTH_DARK = (95, 25, 35)
-TEETH = (245, 245, 238)
+MOUTH_DARK = (60, 14, 24)  # dark enough to read on the darkest skin (RGB distance 68)
 SCLERA = (250, 250, 250)
 
 
@@ -150,22 +149,13 @@ def _mouth(face: FaceSpec, st: FaceState, a: float, b: float):
     reach = abs(ex["corner"]) * b + closed + MOUTH_MAX_OPEN * b / 2.0 + 2
     bounds = (-w - 2, y - reach, w + 2, y + reach)
 
-    def parts(dx, dy):
+    def sdf(dx, dy):
         u = np.clip(dx / w, -1.0, 1.0)
         mid = y - ex["corner"] * b * u * u
-        opening = open_px * np.sqrt(1.0 - u * u)
-        half = closed + opening
-        return np.maximum(np.abs(dy - mid) - half, np.abs(dx) - w), mid - half, opening
+        half = closed + open_px * np.sqrt(1.0 - u * u)
+        return np.maximum(np.abs(dy - mid) - half, np.abs(dx) - w)
 
-    out = [(bounds, lambda dx, dy: parts(dx, dy)[0], np.array(MOUTH_DARK, float))]
-    if face.teeth:
-
-        def teeth(dx, dy):
-            sdf, top, opening = parts(dx, dy)
-            return np.maximum(sdf, dy - top - 0.4 * opening)
-
-        out.append((bounds, teeth, np.array(TEETH, float)))
-    return out
+    return [(bounds, sdf, np.array(MOUTH_DARK, float))]
 
 
 def _draw(canvas: np.ndarray, scene: TalkScene, face: FaceSpec, st: FaceState) -> None:

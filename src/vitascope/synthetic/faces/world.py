@@ -91,7 +91,6 @@ class FaceSpec:
     brow_gap: float = 0.24
     mouth_v: float = 0.48
     mouth_w: float = 0.33
-    teeth: bool = False
     expression: str = "neutral"
     audio: str = "speech"
     lead: int = 1
@@ -173,7 +172,8 @@ def _identity(rng: np.random.Generator, background: str) -> dict:
         "skin": skin,
         "hair": hairs[int(rng.integers(len(hairs)))],
         "hair_style": HAIR_STYLES[int(rng.integers(len(HAIR_STYLES)))],
-        "eye_style": EYE_STYLES[int(rng.integers(len(EYE_STYLES)))],
+        # a white sclera is too close to pale skin to see
+        "eye_style": "dot" if skin == "pale" else EYE_STYLES[int(rng.integers(len(EYE_STYLES)))],
         "eye_v": float(rng.uniform(-0.12, -0.02)),
         "eye_u": float(rng.uniform(0.33, 0.42)),
         "eye_r": float(rng.uniform(0.11, 0.15)),
@@ -181,7 +181,6 @@ def _identity(rng: np.random.Generator, background: str) -> dict:
         "brow_gap": float(rng.uniform(0.22, 0.26)),
         "mouth_v": float(rng.uniform(0.42, 0.5)),
         "mouth_w": float(rng.uniform(0.28, 0.38)),
-        "teeth": bool(rng.random() < 0.4),
     }
 
 
@@ -230,6 +229,8 @@ def sample_talk_scene(
     rng = np.random.default_rng(seed)
     if n_faces is None:
         n_faces = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
+        while n_faces > 1 and _positions(np.random.default_rng(0), n_faces, height, width, head_h) is None:
+            n_faces -= 1  # as many as fit the frame
     if not 1 <= n_faces <= MAX_FACES:
         raise InvalidOptionError(f"n_faces={n_faces}: the world draws 1 to {MAX_FACES} faces")
     for name, values, allowed in (
