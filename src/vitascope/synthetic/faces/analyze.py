@@ -24,6 +24,7 @@ from vitascope.synthetic.faces.world import MOUTH_CLOSED, MOUTH_MAX_OPEN, SAMPLE
 SURPRISED_GAP = 0.31  # brow-eye gap (half head heights) above which brows read as raised in surprise
 TILT = 0.045  # brow tilt (inner minus outer end, half head heights) beyond which brows read sad / angry
 SMILE, FROWN = 0.065, -0.06  # mouth corner lift (half head heights)
+ROUND = 0.8  # mouth height over width (median over the clip) of a surprised "O" when brows are not drawn
 
 
 @dataclasses.dataclass
@@ -104,15 +105,16 @@ def _brow(brow: Part, eye: Part, side: int, b: float) -> tuple[float, float]:
 def _series(track: list[FaceFrame | None]) -> dict:
     """Per-frame measurements of one face as arrays (NaN where not seen)."""
     n = len(track)
-    out = {k: np.full(n, np.nan) for k in ("height", "corner", "gap", "tilt", "eye", "mouth_w")}
+    out = {k: np.full(n, np.nan) for k in ("height", "corner", "gap", "tilt", "eye", "mouth_w", "round")}
     seen = [f for f in track if f is not None and f.mouth is not None]
     ref = float(np.percentile([f.mouth.peak for f in seen], 90)) if seen else 1.0
     for t, f in enumerate(track):
         if f is None:
             continue
         if f.mouth is not None:
-            out["height"][t] = _column_height(f.mouth, ref) / (2.0 * f.b)
+            px = _column_height(f.mouth, ref)
             corner, half = _corner(f.mouth, f.b)
+            out["height"][t], out["round"][t] = px / (2.0 * f.b), px / max(2.0 * half, 1.0)
             out["corner"][t], out["mouth_w"][t] = corner, half / f.a
         both = [s for s in (-1, 1) if s in f.brows and s in f.eyes]
         if both:
@@ -129,8 +131,8 @@ def _median(x: np.ndarray) -> float:
 
 def expression(features: dict) -> str:
     """The expression named by per-face features (medians over the clip). Brows decide surprised, sad and
-    angry when they are seen; the mouth corners decide happy and sad; without brows a round open mouth
-    reads as surprised."""
+    angry when they are seen; the mouth corners decide happy and sad; without brows a mouth that is
+    mostly round (as tall as 0.8 of its width) reads as surprised."""
     gap, tilt, corner = features["brow_gap"], features["brow_tilt"], features["corner"]
     if np.isfinite(gap):
         if gap > SURPRISED_GAP:
@@ -144,7 +146,7 @@ def expression(features: dict) -> str:
             return "happy"
         if corner < FROWN:
             return "sad"
-    if not np.isfinite(gap) and features["mouth_height"] > 0.12 and features["mouth_width"] < 0.3:
+    if not np.isfinite(gap) and features["mouth_round"] > ROUND:
         return "surprised"
     return "neutral"
 
@@ -178,6 +180,7 @@ def _face(track: list[FaceFrame | None]) -> dict:
         "eye_aspect": float(np.nanpercentile(s["eye"], 75)) if np.isfinite(s["eye"]).any() else float("nan"),
         "mouth_width": _median(s["mouth_w"]),
         "mouth_height": _median(height),
+        "mouth_round": _median(s["round"]),
     }
     nan_box = (np.nan,) * 4
     return {
@@ -219,3 +222,18 @@ def analyze_talk(video, audio=None, fps: float = 25.0, sr: int = SAMPLE_RATE) ->
     if audio is not None and faces:
         _add_sync(faces, audio, fps, len(video), sr)
     return TalkAnalysis(faces, tuple(float(v) for v in colour), len(video))
+
+
+def delta_e(rgb1, rgb2) -> float:
+    """CIE76 colour difference of two sRGB colours (0-255): the distance in CIELAB (D65). Identity drift
+    is judged with it (the same skin in the first and last second of a clip: delta E <= 10)."""
+
+    def lab(rgb):
+        c = np.asarray(rgb, np.float64) / 255.0
+        c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+        f = xyz / np.array([0.95047, 1.0, 1.08883])
+        f = np.where(f > (6 / 29) ** 3, np.cbrt(f), f / (3 * (6 / 29) ** 2) + 4 / 29)
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    return float(np.linalg.norm(lab(rgb1) - lab(rgb2)))
