@@ -174,7 +174,7 @@ def read_face(frame: np.ndarray, filled: np.ndarray, origin: tuple[int, int]) ->
     crop = frame[oy : oy + filled.shape[0], ox : ox + filled.shape[1]].astype(np.float32)
     if filled.sum() < 50:
         return None
-    skin = _skin(crop[filled])
+    skin = _skin(crop[filled][::2])
     diff = crop - skin.astype(np.float32)
     dist = np.sqrt(np.einsum("hwc,hwc->hw", diff, diff))
     nonskin = filled & (dist > SKIN_T)
@@ -185,10 +185,10 @@ def read_face(frame: np.ndarray, filled: np.ndarray, origin: tuple[int, int]) ->
     cx, cy, a, b, hair = _geometry(filled, rim)
     min_area = max(2, int(0.002 * filled.sum()))
     parts = []
-    for i in range(1, n):
-        x0, y0, bw, bh, area = (int(v) for v in stats[i])
-        if i in touching or area < min_area:
+    for i in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area):
+        if i == 0 or i in touching:
             continue
+        x0, y0, bw, bh = (int(v) for v in stats[i, :4])
         x0, y0, x1, y1 = (
             max(0, x0 - 2),
             max(0, y0 - 2),
