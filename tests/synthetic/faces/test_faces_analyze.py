@@ -75,6 +75,7 @@ def test_lip_sync_offset_confidence_and_cross_talk():
     assert talker["sync"]["offset"] == 1 and talker["sync"]["corr"] > 0.95
     assert talker["sync"]["confidence"] > 0.5 and talker["cross_talk"] < 0.2
     assert quiet["cross_talk"] <= 0.2 and np.ptp(quiet["mouth_height"]) < 0.01
+    assert quiet["sync"]["offset"] == 0 and quiet["sync"]["confidence"] == 0.0
     # audio delayed by 4 more frames: the mouth now leads by 5
     delay = int(4 * 16000 / scene.fps)
     late = np.pad(clip.tracks, ((0, 0), (delay, 0)))[:, : clip.tracks.shape[1]]

@@ -32,7 +32,7 @@ VOWELS = {
 }
 _BANDWIDTH = (90.0, 110.0, 170.0)
 GATE = 0.005  # RMS under which a frame is silent
-FULL = 0.15  # RMS of a fully open mouth
+FULL = 0.25  # RMS of a fully open mouth
 _WORDS = (
     "hello there how are you today the weather is lovely and the cat sat on the mat we walked along "
     "the river to see the boats come in my friend said that the music was wonderful tonight"

@@ -55,7 +55,7 @@ def sync_scores(mouth, envelope, max_shift: int = MAX_SHIFT) -> dict:
     mouth leads), confidence (peak minus median correlation over offsets), corr (at the offset), corr0
     (at offset 0) and the whole curve."""
     curve = shifted_correlations(mouth, envelope, max_shift)
-    if np.all(np.isnan(curve)):
+    if np.all(np.isnan(curve)) or np.nanmax(curve) - np.nanmin(curve) < 1e-9:  # too short, or a still mouth
         return {"offset": 0, "confidence": 0.0, "corr": 0.0, "corr0": 0.0, "curve": curve}
     best = int(np.nanargmax(curve))
     return {
