@@ -128,3 +128,25 @@ def test_spec_validation():
         TalkScene((FaceSpec((0.5, 0.5), 0.2),), height=100)
     with pytest.raises(InvalidOptionError, match="skin"):
         FaceSpec((0.5, 0.5), 0.5, skin="green")
+
+
+def test_dataset_samples_are_pure_functions_of_seed_and_index():
+    from vitascope.synthetic.faces import TalkingDataset
+
+    data = TalkingDataset(3, seed=5, frames=6, height=96, width=160, n_faces=2, audio=("speech", "silent"))
+    a, b = (
+        data[1],
+        TalkingDataset(3, seed=5, frames=6, height=96, width=160, n_faces=2, audio=("speech", "silent"))[1],
+    )
+    assert (
+        len(data) == 3 and np.array_equal(a["video"], b["video"]) and np.array_equal(a["tracks"], b["tracks"])
+    )
+    assert (
+        a["video"].shape == (6, 96, 160, 3) and a["boxes"].shape == (2, 6, 4) and len(a["expressions"]) == 2
+    )
+    assert not np.array_equal(data[0]["video"], a["video"])
+    assert not a["tracks"][1].any() and a["audio"].shape == (a["tracks"].shape[1],)
+    with pytest.raises(IndexError):
+        data[3]
+    with pytest.raises(InvalidOptionError, match="do not fit"):
+        TalkingDataset(2, height=64, width=64, n_faces=3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from vitascope.synthetic.faces.analyze import TalkAnalysis, analyze_talk, delta_e, expression
 from vitascope.synthetic.faces.audio import have_espeak, loudness, make_track, singing, speech
+from vitascope.synthetic.faces.dataset import TalkingDataset
 from vitascope.synthetic.faces.motion import FaceState, ground_truth, mix, states, tracks
 from vitascope.synthetic.faces.render import TalkingClip, make_clip, render_faces
 from vitascope.synthetic.faces.sync import cross_talk, envelopes, shifted_correlations, sync_scores
@@ -44,6 +45,7 @@ __all__ = [
     "TalkAnalysis",
     "TalkScene",
     "TalkingClip",
+    "TalkingDataset",
     "analyze_talk",
     "cross_talk",
     "delta_e",
