@@ -221,3 +221,12 @@ def test_sync_scores_and_bad_input():
     video = make_clip(sample_talk_scene(0, frames=4, n_faces=1)).frames
     with pytest.raises(InvalidOptionError, match="tracks"):
         analyze_talk(video, np.zeros((3, 2560), np.float32))
+
+
+def test_blobs_without_eyes_or_mouth_are_not_faces():
+    import cv2
+
+    frame = np.full((100, 160, 3), 240, np.uint8)
+    cv2.ellipse(frame, (40, 50), (20, 28), 0, 0, 360, (224, 172, 105), -1)  # a plain oval: no features
+    cv2.rectangle(frame, (100, 30), (140, 70), (30, 120, 200), -1)  # a box
+    assert analyze_talk(np.stack([frame] * 3)).faces == []

@@ -48,7 +48,7 @@ def _as_video(video) -> np.ndarray:
 
 
 def _track(per_frame: list[list[FaceFrame]], frames: int) -> list[list[FaceFrame | None]]:
-    """Link heads frame to frame by nearest centre; keep tracks seen in at least half the frames."""
+    """Link heads frame to frame by nearest centre; keep the tracks that are faces, left to right."""
     tracks: list[list[FaceFrame | None]] = []
     for t, found in enumerate(per_frame):
         free = list(found)
@@ -61,7 +61,13 @@ def _track(per_frame: list[list[FaceFrame]], frames: int) -> list[list[FaceFrame
             j = int(np.argmin(d))
             tr.append(free.pop(j) if d[j] < last.a else None)
         tracks.extend([None] * t + [f] for f in free)
-    tracks = [tr for tr in tracks if sum(f is not None for f in tr) >= max(1, frames / 2)]
+    # a face is seen in half the frames, with eyes or a mouth in half of those (not any blob)
+    tracks = [
+        tr
+        for tr in tracks
+        if sum(f is not None for f in tr) >= max(1, frames / 2)
+        and sum(f is not None and (f.mouth is not None or len(f.eyes) > 0) for f in tr) >= max(1, frames / 4)
+    ]
     return sorted(tracks, key=lambda tr: np.mean([f.cx for f in tr if f is not None]))
 
 
