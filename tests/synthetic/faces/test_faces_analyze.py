@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from vitascope.errors import InvalidOptionError
-from vitascope.synthetic.faces import analyze_talk, delta_e, make_clip, sample_talk_scene, sync_scores
+from vitascope.synthetic.faces import (
+    analyze_talk,
+    delta_e,
+    identity_drift,
+    make_clip,
+    sample_talk_scene,
+    sync_scores,
+)
 
 
 def _degrade(video: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -230,3 +237,13 @@ def test_blobs_without_eyes_or_mouth_are_not_faces():
     cv2.ellipse(frame, (40, 50), (20, 28), 0, 0, 360, (224, 172, 105), -1)  # a plain oval: no features
     cv2.rectangle(frame, (100, 30), (140, 70), (30, 120, 200), -1)  # a box
     assert analyze_talk(np.stack([frame] * 3)).faces == []
+
+
+def test_identity_drift_sees_a_skin_that_changes():
+    clip = make_clip(sample_talk_scene(12, frames=60, n_faces=1))
+    face = analyze_talk(clip.frames).faces[0]
+    assert identity_drift(face, 25.0) < 1.0
+    tinted = clip.frames.astype(np.int16)
+    tinted[-25:] = tinted[-25:] + np.array([18, -12, -12])  # the last second turns redder
+    drifted = analyze_talk(np.clip(tinted, 0, 255).astype(np.uint8)).faces[0]
+    assert identity_drift(drifted, 25.0) > 10

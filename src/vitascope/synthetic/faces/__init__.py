@@ -11,7 +11,7 @@ See docs/talking_world.md.
 
 from __future__ import annotations
 
-from vitascope.synthetic.faces.analyze import TalkAnalysis, analyze_talk, delta_e, expression
+from vitascope.synthetic.faces.analyze import TalkAnalysis, analyze_talk, delta_e, expression, identity_drift
 from vitascope.synthetic.faces.audio import have_espeak, loudness, make_track, singing, speech
 from vitascope.synthetic.faces.dataset import TalkingDataset
 from vitascope.synthetic.faces.motion import FaceState, ground_truth, mix, states, tracks
@@ -53,6 +53,7 @@ __all__ = [
     "expression",
     "ground_truth",
     "have_espeak",
+    "identity_drift",
     "loudness",
     "make_clip",
     "make_track",

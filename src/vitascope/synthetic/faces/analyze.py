@@ -3,8 +3,8 @@
     result = analyze_talk(frames, audio=tracks, fps=25)    # tracks [N, S] left to right, or a mix [S]
     result.faces[0]["expression"], result.faces[0]["sync"]["offset"], result.faces[0]["cross_talk"]
 
-Per face (left to right): box per frame, mouth height per frame (over the head height, measured on the
-middle columns of the mouth) and the world's mouth opening read from it, expression (from brow height
+Per face (left to right): box and skin colour per frame, mouth height per frame (over the head height, on the
+mouth's middle columns) and the world's mouth opening read from it, expression (from brow height
 and tilt, mouth corners, eye opening), identity (skin and hair colour, layout in head units), and with
 audio the SyncNet-style scores of sync.py and cross-talk against the other faces' tracks.
 See detect.py for what it reads and docs/talking_world.md for the accuracy measured on the world.
@@ -194,6 +194,7 @@ def _face(track: list[FaceFrame | None]) -> dict:
         "present": np.array([f is not None for f in track]),
         "mouth_height": filled,  # [F] over the head height
         "mouth_open": np.clip((2.0 * filled - MOUTH_CLOSED) / MOUTH_MAX_OPEN, 0.0, 1.0),  # [F], world units
+        "skin_rgb": np.array([f.skin if f is not None else (np.nan,) * 3 for f in track]),  # [F, 3]
         "features": features,
         "expression": expression(features),
         "identity": _identity(track),
@@ -228,6 +229,17 @@ def analyze_talk(video, audio=None, fps: float = 25.0, sr: int = SAMPLE_RATE) ->
     if audio is not None and faces:
         _add_sync(faces, audio, fps, len(video), sr)
     return TalkAnalysis(faces, tuple(float(v) for v in colour), len(video))
+
+
+def identity_drift(face: dict, fps: float, seconds: float = 1.0) -> float:
+    """Skin colour change of one analysed face: delta E between its median skin over the first and over
+    the last `seconds` of the clip (0 for a clip shorter than two such spans)."""
+    skin = face["skin_rgb"]  # [F, 3]
+    n = max(1, int(round(seconds * fps)))
+    if len(skin) < 2 * n:
+        return 0.0
+    first, last = np.nanmedian(skin[:n], axis=0), np.nanmedian(skin[-n:], axis=0)
+    return delta_e(first, last)
 
 
 def delta_e(rgb1, rgb2) -> float:
