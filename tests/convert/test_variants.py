@@ -50,3 +50,18 @@ def test_a_registered_variant_is_built_for_its_keys():
         assert detect_variant(_shapes(TINY), TINY).name == "t2v"
     finally:
         _REGISTRY.pop("pose")
+
+
+def test_a_lazy_builder_is_imported_only_when_needed():
+    from vitascope.models.dit.variants import _Lazy
+
+    try:
+        register_dit(
+            "lazy", lambda s, c: "lazy_in.weight" in s, _Lazy("vitascope.models.dit.variants", "_base")
+        )
+        variant = detect_variant({**_shapes(TINY), "lazy_in.weight": (1,)}, TINY)
+        with torch.device("meta"):
+            assert isinstance(build_dit(variant, TINY, _shapes(TINY)), HunyuanVideoDiT)
+        assert _Lazy("vitascope.models.nowhere.at_all", "build").resolve() is None
+    finally:
+        _REGISTRY.pop("lazy")

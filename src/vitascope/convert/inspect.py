@@ -153,8 +153,9 @@ def _check(ins: Inspection, state: dict[str, torch.Tensor]) -> None:
     shapes = shapes_of(state)
     ins.variant = detect_variant(shapes, ins.config)
     with torch.device("meta"):
-        if ins.variant.build is not None:
-            expected = ins.variant.build(ins.config, shapes).state_dict()
+        build = ins.variant.builder()
+        if build is not None:
+            expected = build(ins.config, shapes).state_dict()
             ins.report = compare_keys(expected, state)
             return
         from vitascope.models.dit.model import HunyuanVideoDiT

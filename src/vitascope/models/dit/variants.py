@@ -8,7 +8,9 @@ most specific variant wins (highest priority first). Register a new one with `re
                  priority=50)
 
 The Avatar release ships under the T2V file name and adds its own modules, so it is recognised here by those
-keys; until its class is registered (a builder that replaces the placeholder below) the loader says so.
+keys. Its builder is looked up lazily: `build_avatar_dit(config, shapes)` in `vitascope.models.audio.avatar_dit`
+(where STYLE puts the avatar model); `register_dit("avatar", ...)` replaces the entry outright. Until one of the
+two exists the loader says the variant cannot run yet.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from vitascope.models.dit.config import DiTConfig
 
 Shapes = Mapping[str, tuple[int, ...]]
 Predicate = Callable[[Shapes, DiTConfig | None], bool]
-Builder = Callable[[DiTConfig, Shapes], nn.Module]
+Builder = Callable[[DiTConfig, Shapes], nn.Module]  # called on the meta device
 
 # Key prefixes that only the HunyuanVideo-Avatar DiT has (reference table of its modules).
 AVATAR_PREFIXES = (
@@ -41,10 +43,16 @@ AVATAR_PREFIXES = (
 class DiTVariant:
     name: str
     matches: Predicate
-    build: Builder | None  # None: recognised, but its class is not part of this install
+    build: Builder | _Lazy | None  # None: recognised, but its class is not part of this install
     priority: int = 0
     description: str = ""
     own_prefixes: tuple[str, ...] = ()  # keys only this variant has (inspect reports them separately)
+
+    def builder(self) -> Builder | None:
+        """The builder, or None when the variant's class is not part of this install."""
+        if isinstance(self.build, _Lazy):
+            return self.build.resolve()
+        return self.build
 
 
 _REGISTRY: dict[str, DiTVariant] = {}
@@ -53,7 +61,7 @@ _REGISTRY: dict[str, DiTVariant] = {}
 def register_dit(
     name: str,
     matches: Predicate,
-    build: Builder | None,
+    build: Builder | _Lazy | None,
     *,
     priority: int = 0,
     description: str = "",
@@ -77,12 +85,33 @@ def detect_variant(shapes: Shapes, config: DiTConfig | None = None) -> DiTVarian
 
 
 def build_dit(variant: DiTVariant, config: DiTConfig, shapes: Shapes) -> nn.Module:
-    if variant.build is None:
+    build = variant.builder()
+    if build is None:
         raise WeightLoadError(
             f"these weights are a {variant.name} DiT ({variant.description}), which this version of vitascope "
             "recognises but cannot run yet; `vitascope inspect` still checks the file"
         )
-    return variant.build(config, shapes)
+    return build(config, shapes)
+
+
+@dataclass(frozen=True)
+class _Lazy:
+    """A builder in a module that is imported only when a checkpoint of its variant is loaded."""
+
+    module: str
+    name: str
+
+    def resolve(self) -> Builder | None:
+        import importlib
+
+        try:
+            return getattr(importlib.import_module(self.module), self.name)
+        except ModuleNotFoundError as e:  # the module is not there; an import error inside it still raises
+            if e.name is not None and self.module.startswith(e.name):
+                return None
+            raise
+        except AttributeError:
+            return None
 
 
 def _base(config: DiTConfig, shapes: Shapes) -> nn.Module:
@@ -119,7 +148,7 @@ register_dit(
 register_dit(
     "avatar",
     lambda shapes, cfg: _has_any(shapes, AVATAR_PREFIXES),
-    None,
+    _Lazy("vitascope.models.audio.avatar_dit", "build_avatar_dit"),
     priority=100,
     description="audio-driven avatar (HunyuanVideo-Avatar)",
     own_prefixes=AVATAR_PREFIXES,
