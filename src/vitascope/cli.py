@@ -24,6 +24,7 @@ app = typer.Typer(
 COMMANDS = [
     ("generate", "vitascope.pipelines.command", "generate"),
     ("convert", "vitascope.convert.command", "convert"),
+    ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),

@@ -67,8 +67,13 @@ def generate(
     vae_tiling: bool = typer.Option(
         False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
     ),
-    lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
-    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
+    lora: list[str] = typer.Option(
+        [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
+    ),
+    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Weight of each --lora given without one."),
+    lora_mode: str = typer.Option(
+        "merge", "--lora-mode", help="merge (into the weights) or runtime (PEFT adapters)."
+    ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.pipelines.loader import load_pipeline
@@ -93,7 +98,10 @@ def generate(
         fps=fps,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
-    pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
+    from vitascope.convert.lora import parse_lora_spec
+
+    loras = [parse_lora_spec(x, lora_scale) for x in lora]
+    pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     out = save_result(result, output)
