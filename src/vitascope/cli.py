@@ -25,6 +25,7 @@ COMMANDS = [
     ("generate", "vitascope.pipelines.command", "generate"),
     ("convert", "vitascope.convert.command", "convert"),
     ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
+    ("rewrite", "vitascope.rewrite.command", "rewrite"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),

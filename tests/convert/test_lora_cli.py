@@ -67,31 +67,18 @@ def test_convert_lora_cli_and_generate(setup, tmp_path):
     assert set(back) == set(orig)
     for k in orig:
         torch.testing.assert_close(back[k].delta(), orig[k].delta(), atol=1e-5, rtol=1e-5)
-    video = tmp_path / "clip.mp4"
-    r = _run(
-        "generate",
-        "--model",
-        str(model),
-        "--prompt",
-        PROMPT,
-        "--height",
-        "32",
-        "--width",
-        "32",
-        "--frames",
-        "5",
-        "--steps",
-        "2",
-        "--seed",
-        "1",
-        "--lora",
-        f"{out}:0.7",
-        "--output",
-        str(video),
-    )
+    video = tmp_path / "clip.mp4"  # one CLI run checks --lora FILE:WEIGHT and --rewrite (sidecar keeps both)
+    r = _run("generate", "--model", str(model), "--prompt", "一个绿色的三角形向左移动", "--rewrite", "normal",
+             "--height", "32", "--width", "32", "--frames", "5", "--steps", "2", "--seed", "1",
+             "--lora", f"{out}:0.7", "--output", str(video))  # fmt: skip
     assert r.returncode == 0, r.stderr
     side = json.loads((tmp_path / "clip.mp4.json").read_text())
     assert side["model"]["loras"] == [{"path": str(out), "weight": 0.7, "mode": "merge", "layers": len(orig)}]
+    assert side["options"]["prompt"] == PROMPT
+    rw = side["prompt_rewrite"]
+    assert (
+        rw["original"] == "一个绿色的三角形向左移动" and rw["prompt"] == PROMPT and rw["backend"] == "offline"
+    )
 
 
 def test_cli_errors_are_one_line(setup, tmp_path):

@@ -74,6 +74,14 @@ def generate(
     lora_mode: str = typer.Option(
         "merge", "--lora-mode", help="merge (into the weights) or runtime (PEFT adapters)."
     ),
+    rewrite: str | None = typer.Option(
+        None, "--rewrite", help="Rewrite the prompt first: normal, master or structured (docs/rewrite.md)."
+    ),
+    rewrite_backend: str = typer.Option(
+        "offline", "--rewrite-backend", help="offline, openai:URL, local:DIR (see `vitascope rewrite`)."
+    ),
+    rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
+    rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.pipelines.loader import load_pipeline
@@ -81,6 +89,14 @@ def generate(
     from vitascope.pipelines.output import save_result
 
     _quiet_transformers()
+    rewritten = None
+    if rewrite:
+        from vitascope.rewrite import rewrite_prompt
+        from vitascope.rewrite.command import backend_options
+
+        backend = backend_options(rewrite_backend, rewrite_api_model, rewrite_api_key)
+        rewritten = rewrite_prompt(prompt, rewrite, backend)
+        prompt = rewritten.prompt
     opts = GenerationOptions(
         prompt=prompt,
         task="i2v" if image else "t2v",
@@ -104,6 +120,8 @@ def generate(
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    if rewritten is not None:  # the sidecar keeps both prompts
+        result.metadata["prompt_rewrite"] = rewritten.to_dict()
     out = save_result(result, output)
     o = result.options
     typer.echo(
