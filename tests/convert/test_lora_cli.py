@@ -2,12 +2,14 @@
 merged and run-time LoRAs give the same video."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from lora_builders import random_lora
-from test_cli_generate import _run
 from typer.testing import CliRunner
 
 from vitascope import cli
@@ -21,6 +23,18 @@ from vitascope.pipelines.tiny import write_tiny_model
 
 PROMPT = "a green triangle moving left on a black background"
 SMALL = dict(height=32, width=32, frames=5, steps=2, seed=3)
+
+
+def _run(*args):
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "vitascope.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
