@@ -176,3 +176,13 @@ def test_structured_reply_parsing():
     }
     with pytest.raises(ValueError):
         structured_from_reply("no json here")
+
+
+def test_api_request_rewrites_the_prompt():
+    from vitascope.serve.schemas import JobRequest
+
+    req = JobRequest(prompt="一个红色的圆向右移动", rewrite="normal")
+    assert req.prompt == "a red circle moving right on a black background"
+    assert "rewrite" not in req.model_dump(exclude_none=True)  # the worker's options never see it
+    assert req.to_options().prompt == req.prompt
+    assert JobRequest(prompt="a dog", rewrite="master").prompt == "a dog"  # not understood: kept
