@@ -138,3 +138,61 @@ def load_loras(
         {"path": path, "weight": w, "mode": mode, "layers": len(lora)}
         for (path, w), (lora, _) in zip(specs, parsed, strict=True)
     ]
+
+
+# -- training side: trainable adapters and reading them back ---------------------------------------------
+
+# Target presets, as PEFT `target_modules` (a regex over the full module path, or a list of name suffixes).
+TARGET_PRESETS: dict[str, str | list[str]] = {
+    # every Linear of the double/single blocks except the modulation ones (musubi-tuner's choice; our default)
+    "blocks": r"(double_blocks\.\d+\.(img|txt)_(attn_qkv|attn_proj|mlp\.fc1|mlp\.fc2)|single_blocks\.\d+\.linear[12])",
+    # the official I2V LoRA script's list (spec 3.4): modulation linears too, matched by name suffix
+    "i2v": ["linear", "fc1", "fc2", "img_attn_qkv", "img_attn_proj", "txt_attn_qkv", "txt_attn_proj", "linear1", "linear2"],
+}  # fmt: skip
+
+
+def add_trainable_lora(
+    model: nn.Module,
+    rank: int = 32,
+    alpha: float | None = None,
+    targets: str | list[str] = "blocks",
+    adapter: str = "default",
+) -> int:
+    """Inject one trainable PEFT LoRA (B zero-initialised, so the model is unchanged at step 0) and freeze
+    everything else. `targets`: a preset name (TARGET_PRESETS), a regex, or a list of module-name suffixes.
+    Returns the number of trainable parameters."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if rank < 1:
+        raise InvalidOptionError(f"LoRA rank must be >= 1, got {rank}")
+    target = TARGET_PRESETS.get(targets, targets) if isinstance(targets, str) else list(targets)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=float(alpha if alpha is not None else rank),
+        target_modules=target,
+        lora_dropout=0.0,
+    )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        inject_adapter_in_model(config, model, adapter_name=adapter)
+    except ValueError as e:  # PEFT: no module matched
+        raise InvalidOptionError(f"LoRA targets {targets!r} match no layer of this model: {e}") from e
+    n = 0
+    for name, p in model.named_parameters():
+        p.requires_grad_(".lora_" in name and f".{adapter}." in name)
+        n += p.numel() if p.requires_grad else 0
+    return n
+
+
+def extract_lora(model: nn.Module, adapter: str = "default") -> dict[str, LoraPair]:
+    """The adapter's weights as {Tencent path: LoraPair} (alpha kept), ready for `save_lora`."""
+    out = {}
+    for name, m in _lora_layers(model):
+        if adapter in m.lora_A:
+            out[name] = LoraPair(
+                m.lora_A[adapter].weight.detach().float().cpu().clone(),
+                m.lora_B[adapter].weight.detach().float().cpu().clone(),
+                float(m.lora_alpha[adapter]),
+            )
+    return out
