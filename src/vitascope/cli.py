@@ -26,6 +26,7 @@ COMMANDS = [
     ("convert", "vitascope.convert.command", "convert"),
     ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
     ("rewrite", "vitascope.rewrite.command", "rewrite"),
+    ("train-lora", "vitascope.train.lora_command", "train_lora"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),
