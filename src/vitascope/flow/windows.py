@@ -17,6 +17,7 @@ and an inner Predict that treats frame 0 as clean (the DiT's I2V token-replace i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -74,6 +75,8 @@ def shifted_windows(size: int, shift: int, circular: bool = True) -> Schedule:
 def windowed_predict(inner: Predict, schedule: Schedule, *, context: torch.Tensor | None = None) -> Predict:
     """A Predict over the whole timeline built from `inner` calls on windows.
 
+    `inner` sees the window's frame indices as `step.window` (to slice per-frame conditions such as audio).
+
     context: clean latent frames [B, C, Tc, H, W] put before every window (their velocities are dropped);
     inner must then keep those frames clean (token replace pins frame 0).
     """
@@ -93,7 +96,7 @@ def windowed_predict(inner: Predict, schedule: Schedule, *, context: torch.Tenso
             xw = x.index_select(2, index)
             if context is not None:
                 xw = torch.cat([context.to(xw), xw], dim=2)
-            v = inner(xw, t, branch, step)
+            v = inner(xw, t, branch, dataclasses.replace(step, window=tuple(idx)))
             if context is not None:
                 v = v[:, :, context.shape[2] :]
             if total is None:
