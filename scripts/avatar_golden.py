@@ -8,7 +8,7 @@ stood in for: flash-attn's varlen attention (a per-segment softmax attention wri
 Nothing of the official code is copied into this project; this script only calls it.
 
 Files written (all small; the ~1B-parameter DiT weights are regenerated from a seed by the tests):
-  dit_forward.safetensors   Avatar DiT inputs + output (3072 wide, 1 double + 1 single block, fp32)
+  dit_forward.safetensors   Avatar DiT inputs + output (3072 wide, 2 double + 1 single block, fp32)
   keys.json                 every state-dict key and shape of the released 13B configuration (meta device)
   audio_windows.safetensors the signal, Whisper input features and per-frame windows (25 and 12.5 fps)
   whisper/                  the tiny random Whisper encoder and feature extractor used for those windows
@@ -146,7 +146,7 @@ def golden_dit(out: Path) -> None:
 
     from vitascope.models.audio.seeded import seeded_state_dict
 
-    model = official_dit(1, 1).eval()
+    model = official_dit(2, 1).eval()  # two double blocks: the first adapter runs after double block 1
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     model.load_state_dict(seeded_state_dict(shapes, SEED), strict=True)
     inp = dit_inputs()

@@ -1,0 +1,68 @@
+"""The Avatar's sampling rules against what the official pipeline loop did (recorded by scripts/avatar_golden.py)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from vitascope.flow.avatar import (
+    avatar_guidance,
+    avatar_mask_scale,
+    avatar_timeline,
+    deepcache_full_step,
+    pad_audio_frames,
+    window_indices,
+)
+from vitascope.flow.sampler import StepInfo
+from vitascope.flow.schedule import shifted_sigmas
+
+PATH = Path(__file__).parents[2] / "golden" / "avatar" / "sampling.safetensors"
+G = load_file(str(PATH))
+with safe_open(str(PATH), "pt") as _f:
+    META = _f.metadata()
+
+
+@pytest.mark.parametrize("L", [129, 134, 305])
+def test_guidance_mask_and_cache_match_official(L):
+    policy = avatar_guidance(7.5)
+    sig = shifted_sigmas(50, 5.0)
+    torch.testing.assert_close((sig[:50] * 1000).float(), G[f"t_{L}"], atol=1e-3, rtol=0)
+    for i in range(50):
+        g = policy(StepInfo(i, 50, float(sig[i]), float(sig[i + 1])))
+        assert g.scale == pytest.approx(float(G[f"guidance_{L}"][i]), abs=1e-12)
+        assert g.uncond == ("negative" if G[f"uncond_text_{L}"][i] < 0 else "no_audio") and g.cond == "cond"
+        assert avatar_mask_scale(i) == pytest.approx(float(G[f"mask_scale_{L}"][i]))
+        assert deepcache_full_step(i) == (not bool(G[f"is_cache_{L}"][i]))
+    assert bool(G[f"uncond_audio_zero_{L}"].all())
+
+
+@pytest.mark.parametrize("L", [129, 134, 305])
+def test_windows_match_official(L):
+    tl = avatar_timeline(L)
+    n = int(META[f"windows_{L}"])
+    audio_values = torch.cat([torch.arange(1, L + 1), torch.zeros(tl.audio_frames - L, dtype=torch.long)])
+    for i in range(50):
+        wins = window_indices(i, tl)
+        assert len(wins) == n
+        for w, (idx, aidx) in enumerate(wins):
+            assert torch.equal(idx, G[f"idx_{L}"][i, w].long()), (i, w)
+            assert torch.equal(audio_values[aidx], G[f"audio_{L}"][i, w].long()), (i, w)
+
+
+def test_timeline_and_padding():
+    assert avatar_timeline(129) == avatar_timeline(129, wrap=False)
+    tl = avatar_timeline(305)
+    assert (tl.latent_frames, tl.kept_frames, tl.audio_frames) == (97, 77, 388)
+    nowrap = avatar_timeline(305, wrap=False)
+    assert nowrap.latent_frames == 77 + 32
+    for i in range(50):  # no window holds both the last kept frame and the first
+        for idx, aidx in window_indices(i, nowrap):
+            assert not (0 in idx and nowrap.kept_frames - 1 in idx)
+            assert aidx.max() < nowrap.audio_frames
+    a = torch.ones(1, 100, 10, 5, 2)
+    assert pad_audio_frames(a).shape[1] == 129 and pad_audio_frames(a)[:, 100:].abs().sum() == 0
+    assert pad_audio_frames(torch.ones(1, 300, 1)).shape[1] == 305
+    with pytest.raises(ValueError, match="pad"):
+        avatar_timeline(100)
