@@ -35,6 +35,7 @@ from safetensors.torch import save_file
 
 SEED = 20250616  # the parity weights: vitascope.models.audio.seeded.seeded_state_dict(shapes, SEED)
 TEXT_DIM, TEXT_DIM_2 = 64, 48  # the parity model's text widths (the release: 4096 and 768)
+DEPTH = (2, 1)  # double, single blocks: two double blocks, so the first audio adapter (after block 1) runs
 
 
 # ----------------------------------------------------------------------------------------------- shims
@@ -146,7 +147,7 @@ def golden_dit(out: Path) -> None:
 
     from vitascope.models.audio.seeded import seeded_state_dict
 
-    model = official_dit(2, 1).eval()  # two double blocks: the first adapter runs after double block 1
+    model = official_dit(*DEPTH).eval()
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     model.load_state_dict(seeded_state_dict(shapes, SEED), strict=True)
     inp = dit_inputs()
@@ -173,6 +174,7 @@ def golden_dit(out: Path) -> None:
     )
     tensors = {k: v.contiguous() for k, v in inp.items()} | {"output": y.contiguous()}
     meta = {"seed": str(SEED), "text_dim": str(TEXT_DIM), "text_dim_2": str(TEXT_DIM_2)}
+    meta |= {"double": str(DEPTH[0]), "single": str(DEPTH[1])}
     save_file(tensors, str(out / "dit_forward.safetensors"), metadata=meta)
 
 

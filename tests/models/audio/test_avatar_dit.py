@@ -29,8 +29,8 @@ def test_forward_matches_official():
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     cfg = avatar_config(
-        mm_double_blocks_depth=2,
-        mm_single_blocks_depth=1,
+        mm_double_blocks_depth=int(meta["double"]),
+        mm_single_blocks_depth=int(meta["single"]),
         text_states_dim=int(meta["text_dim"]),
         text_states_dim_2=int(meta["text_dim_2"]),
     )
