@@ -6,7 +6,7 @@ mask is 1 inside, 0 outside, at image resolution [1, 1, 1, H, W]. It is then res
 grid (`latent_face_mask`, fractional at the edges) and, inside the DiT, nearest to the token grid.
 
 Where the box comes from:
-- `face_box=(x, y, w, h)` given by the user (`--face-box x,y,w,h`), or
+- `face_box=(x, y, w, h)` given by the user (`parse_face_box` reads the text form "x,y,w,h"), or
 - OpenCV's Haar cascade (`haarcascade_frontalface_default.xml`, shipped inside opencv-python below 5), the
   default: no download, no code execution, or
 - the release's YOLOv5-Face `det_align/detface.pt`, only when asked for explicitly (`trust_torchscript=True`):

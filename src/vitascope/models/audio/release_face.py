@@ -2,8 +2,8 @@
 
 The file is a TorchScript archive: `torch.jit.load` deserialises and runs the program stored in it, so a
 tampered file runs whatever TorchScript it contains (file and tensor ops included) with the user's rights.
-We therefore never load it on our own; a caller must pass `trust_torchscript=True` (CLI:
-`--face-detector release`), after which it runs as the release runs it: short side to 416, both sides rounded
+We therefore never load it on our own; a caller must pass `trust_torchscript=True`, after which it runs as
+the release runs it: short side to 416, both sides rounded
 up to multiples of 32, RGB / 255, grids at strides 8/16/32, confidence (objectness x class) > 0.5, NMS at 0.45.
 """
 
@@ -64,7 +64,7 @@ class ReleaseFaceDetector:
         if not trust_torchscript:
             raise InvalidOptionError(
                 f"{path} is TorchScript, which runs code when loaded; pass trust_torchscript=True "
-                "(--face-detector release) only for a file you trust, or use the default detector"
+                "only for a file you trust, or use the default detector (or give the face box)"
             )
         if not path.is_file():
             raise ModelFolderError(f"face detector not found: {path}")
