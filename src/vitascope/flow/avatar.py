@@ -104,3 +104,35 @@ def window_indices(index: int, tl: Timeline) -> list[tuple[torch.Tensor, torch.T
         aidx = torch.arange(4 * s, 4 * s + WINDOW_AUDIO) % tl.audio_frames
         out.append((idx, aidx))
     return out
+
+
+@dataclass(frozen=True)
+class Window:
+    number: int  # position in this step's tiling
+    latent: torch.Tensor  # [33] latent frame indices into the timeline
+    audio: torch.Tensor  # [129] audio frame indices into the padded audio (length timeline.audio_frames)
+
+
+def windowed_predict(predict_window, timeline: Timeline):
+    """A `Predict` over the whole timeline from one that sees a single window.
+
+    predict_window(x_win [B, C, 33, H, W], t, branch, step, window: Window) -> velocity of the window; the
+    caller slices the window's audio with `window.audio` (RoPE stays 0..32 for every window, as the release).
+    Velocities are averaged per frame over the windows covering it. The release averages the stepped latents
+    instead; for an Euler step from one shared x_t the two are the same (it also rounds them to bf16, which we
+    do not). Memory: one window's activations at a time, whatever the audio length.
+    """
+
+    def predict(x: torch.Tensor, t: torch.Tensor, branch: str, step: StepInfo) -> torch.Tensor:
+        if x.shape[2] != timeline.latent_frames:
+            raise ValueError(f"latents have {x.shape[2]} frames, the timeline {timeline.latent_frames}")
+        v = torch.zeros_like(x)
+        count = torch.zeros(x.shape[2], dtype=x.dtype, device=x.device)
+        for n, (idx, aidx) in enumerate(window_indices(step.index, timeline)):
+            idx = idx.to(x.device)
+            out = predict_window(x.index_select(2, idx), t, branch, step, Window(n, idx, aidx))
+            v.index_add_(2, idx, out.to(v.dtype))
+            count.index_add_(0, idx, torch.ones_like(idx, dtype=x.dtype))
+        return v / count.view(1, 1, -1, 1, 1)
+
+    return predict

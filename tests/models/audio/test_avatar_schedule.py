@@ -66,3 +66,36 @@ def test_timeline_and_padding():
     assert pad_audio_frames(torch.ones(1, 300, 1)).shape[1] == 305
     with pytest.raises(ValueError, match="pad"):
         avatar_timeline(100)
+
+
+def test_windowed_predict_equals_the_release_averaging():
+    """Averaging window velocities then one Euler step == the release's per-window steps averaged per frame."""
+    from vitascope.flow.avatar import windowed_predict
+
+    tl = avatar_timeline(305)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 2, tl.latent_frames, 2, 3, generator=g, dtype=torch.float64)
+    audio = torch.randn(tl.audio_frames, generator=g, dtype=torch.float64)
+    seen = []
+
+    def per_window(xw, t, branch, step, win):
+        seen.append(win.number)
+        # depends on the window (its audio and its position), so overlapping windows disagree
+        return xw * (win.number + 1) + audio[win.audio][::4][:33].view(1, 1, -1, 1, 1)
+
+    step = StepInfo(3, 50, 0.8, 0.78)
+    dt = step.sigma_next - step.sigma
+    v = windowed_predict(per_window, tl)(x, torch.tensor([800.0]), "cond", step)
+    ours = x + dt * v
+    pred = torch.zeros_like(x)
+    count = torch.zeros(tl.latent_frames, dtype=x.dtype)
+    for n, (idx, aidx) in enumerate(window_indices(step.index, tl)):
+        xw = x[:, :, idx]
+        vw = xw * (n + 1) + audio[aidx][::4][:33].view(1, 1, -1, 1, 1)
+        for j, p in enumerate(idx.tolist()):
+            pred[:, :, p] += xw[:, :, j] + dt * vw[:, :, j]
+            count[p] += 1
+    torch.testing.assert_close(ours, pred / count.view(1, 1, -1, 1, 1))
+    assert seen == [0, 1, 2] and (count > 1).any()  # step 3 of 305 frames: a frame covered twice
+    with pytest.raises(ValueError, match="frames"):
+        windowed_predict(per_window, tl)(x[:, :, :33], torch.tensor([800.0]), "cond", step)
