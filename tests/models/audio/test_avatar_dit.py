@@ -57,10 +57,10 @@ def test_release_key_set_loads_strictly():
         model.load_state_dict({k: v for k, v in sd.items() if k != "audio_adapter_blocks.9.to_out.weight"})
 
 
-def _tiny(seed=0):
+def _tiny(seed=0, single=1):
     cfg = avatar_config(
         hidden_size=64, heads_num=2, rope_dim_list=(8, 12, 12), mm_double_blocks_depth=2,
-        mm_single_blocks_depth=1, text_states_dim=16, text_states_dim_2=8,
+        mm_single_blocks_depth=single, text_states_dim=16, text_states_dim_2=8,
     )  # fmt: skip
     torch.manual_seed(seed)
     model = AvatarDiT(cfg, audio_channels=4, adapter_dim_head=32, audio_hidden=32).eval()
@@ -104,3 +104,54 @@ def test_reference_frame_is_dropped_and_inputs_checked():
         model(**(inp | {"audio": inp["audio"][:, :4]}))
     with pytest.raises(ValueError, match="face_mask"):
         model(**{k: v for k, v in inp.items() if k != "face_mask"})
+
+
+@torch.no_grad()
+def test_deepcache_reuses_the_last_single_block_input():
+    """Cached steps run only the last single block, on the input kept at the last full step (reference,
+    per-frame video and text tokens reassembled for the window); unchanged latents give the full result."""
+    from vitascope.flow.avatar import Window, avatar_timeline, window_indices
+    from vitascope.flow.sampler import StepInfo
+    from vitascope.models.audio.deepcache import AvatarDeepCache
+    from vitascope.models.dit.context import DiTInputs
+
+    model = _tiny(single=2)
+    inp = _tiny_inputs(T=33, H=2, W=4)
+    extra = {k: inp[k] for k in ("ref_latents", "audio", "face_mask", "motion_exp", "motion_pose", "fps")}
+    inputs = DiTInputs(
+        inp["text_states"], inp["text_mask"], inp["text_states_2"], text_padded=False, extra=extra
+    )
+    calls = []
+    for i, blk in enumerate(model.single_blocks):
+        blk.register_forward_hook(lambda m, a, o, i=i: calls.append(i))
+    t = torch.tensor([500.0])
+
+    def step(cache, tl, x, i, t=t):
+        return [
+            cache(x[:, :, idx], t, inputs, StepInfo(i, 50, 0.5, 0.48), Window(n, idx, aidx), "cond")
+            for n, (idx, aidx) in enumerate(window_indices(i, tl))
+        ]
+
+    one = avatar_timeline(129)  # a single window: the cached step sees exactly what the full step kept
+    cache = AvatarDeepCache(model, one.latent_frames)
+    full = step(cache, one, inp["x"], 15)
+    calls.clear()
+    cached = step(cache, one, inp["x"], 16)
+    assert calls == [1] and cache.cached_calls == 1  # only the last single block ran
+    torch.testing.assert_close(cached[0], full[0])
+    # the latents reach a cached step only through the cache (as the release); the timestep still does
+    assert torch.equal(step(cache, one, inp["x"] + 1.0, 17)[0], cached[0])
+    assert not torch.allclose(step(cache, one, inp["x"], 17, torch.tensor([300.0]))[0], full[0])
+    torch.testing.assert_close(step(cache, one, inp["x"], 20)[0], full[0])  # ... and step 20 is full again
+
+    three = avatar_timeline(305)  # three windows: every frame's tokens come from the full step's windows
+    x = torch.randn(1, 16, three.latent_frames, 2, 4, generator=torch.Generator().manual_seed(5))
+    cache = AvatarDeepCache(model, three.latent_frames)
+    step(cache, three, x, 15)
+    calls.clear()
+    out = step(cache, three, x, 16)
+    assert calls == [1, 1, 1] and [o.shape for o in out] == [(1, 16, 33, 2, 4)] * 3
+    off = AvatarDeepCache(model, three.latent_frames, enabled=False)
+    plain = step(off, three, x, 16)
+    assert off.full_calls == 3 and not off.store
+    torch.testing.assert_close(plain[0], model.run(x[:, :, window_indices(16, three)[0][0]], t, inputs))

@@ -149,6 +149,19 @@ class AvatarDiT(HunyuanVideoDiT):
         out = adapter(ctx.extras["audio"], video).reshape(B, T * H * W, D) * ctx.extras["face"]
         ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
 
+    def run_cached(self, x: torch.Tensor, t: torch.Tensor, inputs, last_in: torch.Tensor) -> torch.Tensor:
+        """DeepCache step: embeddings as usual, then only the last single block, on `last_in` [B, P+L+S, D]
+        (the input that block saw at an earlier full step), then the head. See `models.audio.deepcache`."""
+        ctx = self.embed(x, t, inputs)
+        if last_in.shape[1] != ctx.img.shape[1] + ctx.txt.shape[1]:
+            raise ValueError(
+                f"cached input has {last_in.shape[1]} tokens, this call {ctx.img.shape[1] + ctx.txt.shape[1]}"
+            )
+        ctx.n_img = ctx.img.shape[1]
+        h = self._run(self.single_blocks[-1], last_in, ctx)
+        ctx.img, ctx.txt = h[:, : ctx.n_img], h[:, ctx.n_img :]
+        return self.head(ctx)
+
     def forward(self, x, t, text_states, text_mask, text_states_2, guidance=None, **extra):
         """As the base forward, with the Avatar inputs as keywords: ref_latents, audio, face_mask, motion_exp,
         motion_pose, fps (see the module docstring)."""
