@@ -14,6 +14,7 @@ Files written (all small; the ~1B-parameter DiT weights are regenerated from a s
   whisper/                  the tiny random Whisper encoder and feature extractor used for those windows
   face_mask.safetensors     face masks from boxes (area 3.0) and their bilinear latent-grid resize
   sampling.safetensors      guidance scale, uncond branch, mask scale, DeepCache and window indices per step
+  reference_size.safetensors  the reference image sizes for several inputs and --image-size values
 """
 
 from __future__ import annotations
@@ -221,7 +222,62 @@ def golden_audio(out: Path) -> None:
     tensors = {"pcm": torch.from_numpy(pcm), "input_features_head": feats[0, :, :400].contiguous()}
     for name, fps in (("fps25", 25), ("fps12_5", 12.5)):
         tensors[f"windows_{name}"] = encode_audio(whisper, feats[0], fps, num_frames=audio_len).contiguous()
+    # What `predict` really feeds the DiT: the batch carries the log-mel features in fp16 (`get_batch_data`)
+    # and the windows are cast back to that dtype.
+    batch = official_batch(fe, samples, (128, 96), 704)
+    feats16 = batch["audio_prompts"][None]
+    assert feats16.dtype == torch.float16 and batch["audio_len"] == audio_len
+    win16 = encode_audio(whisper, feats16[0].to(torch.float32), 25, num_frames=audio_len).to(feats16.dtype)
+    tensors["windows_fps25_release"] = win16.contiguous()
     save_file(tensors, str(out / "audio_windows.safetensors"), metadata={"audio_len": str(audio_len)})
+
+
+def official_batch(fe, samples, size_wh, image_size):
+    """`VideoAudioTextLoaderVal.get_batch_data` on a blank image of `size_wh` and the given samples, with
+    the text encoders and image processors (unused by what we read back) stood in for."""
+    import tempfile
+
+    import hymm_sp.data_kits.audio_dataset as ad
+    from PIL import Image
+
+    ad.librosa = SimpleNamespace(load=lambda path, sr: (samples, 16000))
+    ad.ToPILImage = lambda: lambda x: x
+    tokens = lambda *a, **k: (torch.zeros(1, 4, dtype=torch.long), torch.ones(1, 4, dtype=torch.long))  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ref.png"
+        Image.new("RGB", size_wh, (120, 100, 90)).save(path)
+        stub = SimpleNamespace(
+            meta_files=[
+                {"videoid": "v", "image_path": str(path), "audio_path": "a.wav", "prompt": "p", "fps": 25.0}
+            ],
+            image_size=image_size,
+            feature_extractor=fe,
+            llava_transform=lambda img: torch.zeros(3, 4, 4),
+            clip_image_processor=lambda images, return_tensors: SimpleNamespace(
+                pixel_values=torch.zeros(1, 3, 4, 4)
+            ),
+            get_text_tokens=tokens,
+            text_encoder=None,
+            text_encoder_2=None,
+        )
+        return ad.VideoAudioTextLoaderVal.get_batch_data(stub, 0)
+
+
+REF_SIZES = [(1280, 720, 704), (720, 1280, 704), (1000, 1000, 704), (333, 500, 704), (3000, 1000, 704),
+             (640, 480, 512), (500, 900, 384), (1000, 700, 256), (800, 600, 600), (97, 131, 704)]  # fmt: skip
+
+
+def golden_reference(out: Path) -> None:
+    """The reference image sizes `get_batch_data` resizes to (short side, multiples of 64, area cap)."""
+    from transformers import WhisperFeatureExtractor
+
+    fe = WhisperFeatureExtractor(feature_size=80)
+    samples = np.zeros(16000, np.float32)
+    rows = []
+    for w, h, size in REF_SIZES:
+        px = official_batch(fe, samples, (w, h), size)["pixel_value_ref"]  # [1, 3, h', w']
+        rows.append([w, h, size, px.shape[-1], px.shape[-2]])
+    save_file({"sizes": torch.tensor(rows)}, str(out / "reference_size.safetensors"))
 
 
 # ----------------------------------------------------------------------------------------------- face
@@ -347,7 +403,7 @@ def main(argv=None) -> None:
         "--official", required=True, type=Path, help="a checkout of Tencent-Hunyuan/HunyuanVideo-Avatar"
     )
     p.add_argument("--out", default=Path("tests/golden/avatar"), type=Path)
-    p.add_argument("--only", nargs="*", default=["dit", "keys", "audio", "face", "sampling"])
+    p.add_argument("--only", nargs="*", default=["dit", "keys", "audio", "face", "sampling", "reference"])
     a = p.parse_args(argv)
     if not (a.official / "hymm_sp" / "modules" / "models_audio.py").is_file():
         sys.exit(
@@ -356,7 +412,7 @@ def main(argv=None) -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     install_shims(a.official.resolve())
     steps = {"dit": golden_dit, "keys": golden_keys, "audio": golden_audio, "face": golden_face}
-    steps["sampling"] = golden_sampling
+    steps |= {"sampling": golden_sampling, "reference": golden_reference}
     for name in a.only:
         steps[name](a.out)
         print(f"wrote {name}")

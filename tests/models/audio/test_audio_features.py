@@ -47,21 +47,25 @@ def test_windows_match_official(whisper, golden):
     feats = input_features(samples, fe)
     assert feats.shape == (80, 3000)
     torch.testing.assert_close(feats[:, :400], golden["input_features_head"], atol=1e-5, rtol=0)
-    got = audio_windows(samples, model, fe, fps=25)
+    got = audio_windows(samples, model, fe, fps=25, release_fp16=False)
     assert got.shape == golden["windows_fps25"].shape == (1, 65, 10, 5, 16)
     torch.testing.assert_close(got, golden["windows_fps25"], atol=1e-5, rtol=0)
-    half = audio_windows(samples, model, fe, fps=12.5)  # the release counts 25-fps frames even at 12.5 fps
+    half = audio_windows(samples, model, fe, fps=12.5, release_fp16=False)  # the release counts 25-fps frames
     assert half.shape[1] == 32
     torch.testing.assert_close(half, golden["windows_fps12_5"][:, :32], atol=1e-5, rtol=0)
+    # the release's real path rounds the features and the windows to fp16 (about 1e-3 away from fp32)
+    release = golden["windows_fps25_release"].float()
+    assert (release - golden["windows_fps25"]).abs().max() > 1e-4
+    torch.testing.assert_close(audio_windows(samples, model, fe), release, atol=1e-5, rtol=0)
 
 
 def test_no_30_second_cap(whisper):
     """65 s of audio: three chunks, every frame windowed; each chunk encoded as if it were alone."""
     model, fe = whisper
     samples = _voiced(65.0)
-    got = audio_windows(samples, model, fe)
+    got = audio_windows(samples, model, fe, release_fp16=False)
     assert got.shape[:3] == (1, video_frame_count(len(samples)), 10) == (1, 1625, 10)
-    first = audio_windows(samples[:CHUNK_SAMPLES], model, fe)
+    first = audio_windows(samples[:CHUNK_SAMPLES], model, fe, release_fp16=False)
     torch.testing.assert_close(got[:, :748], first[:, :748])  # frames 748, 749 reach into chunk 2
     second = encoder_states(model, input_features(samples[CHUNK_SAMPLES : 2 * CHUNK_SAMPLES], fe))
     # video frame 752 starts at padded index 1504, i.e. frame 0 of the second chunk.

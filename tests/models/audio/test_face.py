@@ -107,3 +107,16 @@ def test_release_detector_is_opt_in(tmp_path):
     boxes = det(np.zeros((208, 416, 3), np.uint8))  # network size 416 x 832: scale 0.5
     assert len(boxes) == 1 and boxes[0] == pytest.approx((40.0, 45.0, 20.0, 30.0))
     assert decode(torch.zeros(1, 0, 16), (1.0, 1.0)) == []
+
+
+def test_reference_sizes_match_official():
+    from vitascope.models.audio.reference import avatar_reference_size, resize_reference
+
+    rows = load_file(str(GOLDEN.parent / "reference_size.safetensors"))["sizes"].tolist()
+    assert len(rows) == 10
+    for w, h, size, new_w, new_h in rows:
+        assert avatar_reference_size(w, h, size) == (new_w, new_h), (w, h, size)
+    out = resize_reference(np.zeros((131, 97, 3), np.uint8))
+    assert out.shape == (960, 704, 3)
+    with pytest.raises(InvalidOptionError, match="elongated"):
+        avatar_reference_size(100000, 10, 704)

@@ -92,9 +92,20 @@ def frame_windows(states: torch.Tensor, n_frames: int, fps: float = 25.0) -> tor
     return padded[:, idx]  # [1, F, 10, K, C]
 
 
-def audio_windows(samples: np.ndarray, model, feature_extractor, fps: float = 25.0) -> torch.Tensor:
-    """16 kHz mono samples -> [1, F, 10, layers + 1, C] with F = video_frame_count(len(samples), fps)."""
+def audio_windows(
+    samples: np.ndarray, model, feature_extractor, fps: float = 25.0, release_fp16: bool = True
+) -> torch.Tensor:
+    """16 kHz mono samples -> [1, F, 10, layers + 1, C] float32 with F = video_frame_count(len(samples), fps).
+
+    release_fp16: round the log-mel features and the windows to fp16 as the release does (its data loader
+    carries the features in fp16 and `predict` casts the windows back to that dtype); False keeps fp32.
+    """
     n = video_frame_count(len(samples), fps)
-    states = encoder_states(model, input_features(samples, feature_extractor))
+    feats = input_features(samples, feature_extractor)
+    if release_fp16:
+        feats = feats.half().float()
+    states = encoder_states(model, feats)
+    if release_fp16:
+        states = states.half().float()
     log.info("audio: %.2f s -> %d video frames at %g fps", len(samples) / SAMPLE_RATE, n, fps)
     return frame_windows(states, n, fps)
