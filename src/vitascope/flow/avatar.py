@@ -6,6 +6,11 @@ Branch names used by the policy (the pipeline builds one DiTInputs per branch):
     "negative"  negative prompt + zero audio features      (uncond for steps 0-9)
     "no_audio"  positive prompt + zero audio features      (uncond from step 10: audio-only guidance)
 Zero audio means zero *features* (they still pass through audio_proj), as the release.
+
+Long audio: `avatar_timeline` gives the release's latent length, `avatar_windows` its window schedule for
+`flow.windows.windowed_predict` (which averages window velocities per frame; the release averages the stepped
+latents, the same for an Euler step from one shared x_t, and rounds them to bf16, which we do not), and
+`window_audio_indices` the audio frames of a window.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from vitascope.flow.sampler import GuidancePolicy, StepGuidance, StepInfo
+from vitascope.flow.windows import shifted_windows
 
 SWITCH_STEP = 10  # the release's regime change, at step 10 whatever the step count
 WINDOW = 33  # latent frames per window (129 video frames)
@@ -62,10 +68,11 @@ def pad_audio_frames(audio: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Timeline:
-    """The latent timeline for L padded audio frames (L >= 129).
+    """The release's latent timeline for L padded audio frames (L >= 129).
 
-    latent_frames: frames denoised (the release: (L//128+1)*32+1); kept_frames: frames decoded and kept;
-    audio_frames: length of the zero-padded audio the windows index (4 * latent_frames); shift: per step.
+    latent_frames: frames denoised ((L//128+1)*32+1, or 33 for one window); kept_frames: frames decoded and
+    kept; audio_frames: length of the zero-padded audio the windows index (4 * latent_frames, so audio wraps
+    with the latents); shift: latent frames the window seams move per step (0 for a single window).
     """
 
     latent_frames: int
@@ -78,61 +85,26 @@ class Timeline:
         return self.latent_frames == WINDOW
 
 
-def avatar_timeline(L: int, wrap: bool = True) -> Timeline:
-    """The release's timeline (`wrap=True`), or a non-wrapping one with at least 32 padding latent frames, so
-    no window ever holds both the end and the start of the clip (the wrap otherwise pulls the last frames
-    toward the first)."""
+def avatar_timeline(L: int) -> Timeline:
+    """The release's timeline for L audio frames after `pad_audio_frames`."""
     if L < WINDOW_AUDIO:
         raise ValueError(f"pad the audio to at least {WINDOW_AUDIO} frames first (pad_audio_frames)")
     kept = ((L // 4 * 4 + 1) - 1) // 4 + 1
     n = (L // 128 + 1) * 32 + 1
     if kept == WINDOW or n == WINDOW:
         return Timeline(WINDOW, kept, 4 * WINDOW, 0)
-    if not wrap:
-        n = max(n, kept + WINDOW - 1)
     return Timeline(n, kept, 4 * n, SHIFT_PER_STEP)
 
 
-def window_indices(index: int, tl: Timeline) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Windows of step `index`: [(latent idx [33], audio idx [129])], tiling the timeline from -shift, wrapping
-    modulo its length. Each window is denoised from the same x_t; the stepped windows are averaged per frame."""
-    shift = (index * tl.shift) % WINDOW
-    out = []
-    for start in range(0, tl.latent_frames, WINDOW):
-        s = start - shift
-        idx = torch.arange(s, s + WINDOW) % tl.latent_frames
-        aidx = torch.arange(4 * s, 4 * s + WINDOW_AUDIO) % tl.audio_frames
-        out.append((idx, aidx))
-    return out
+def avatar_windows(timeline: Timeline, circular: bool = True):
+    """The window schedule for `flow.windows.windowed_predict`: 33-frame windows whose seams move 10 frames per
+    step, wrapping modulo the timeline as the release (`circular=True`) or kept inside it (`circular=False`:
+    no window holds both the end and the start, so the end is not pulled toward the start)."""
+    return shifted_windows(WINDOW, timeline.shift, circular=circular)
 
 
-@dataclass(frozen=True)
-class Window:
-    number: int  # position in this step's tiling
-    latent: torch.Tensor  # [33] latent frame indices into the timeline
-    audio: torch.Tensor  # [129] audio frame indices into the padded audio (length timeline.audio_frames)
-
-
-def windowed_predict(predict_window, timeline: Timeline):
-    """A `Predict` over the whole timeline from one that sees a single window.
-
-    predict_window(x_win [B, C, 33, H, W], t, branch, step, window: Window) -> velocity of the window; the
-    caller slices the window's audio with `window.audio` (RoPE stays 0..32 for every window, as the release).
-    Velocities are averaged per frame over the windows covering it. The release averages the stepped latents
-    instead; for an Euler step from one shared x_t the two are the same (it also rounds them to bf16, which we
-    do not). Memory: one window's activations at a time, whatever the audio length.
-    """
-
-    def predict(x: torch.Tensor, t: torch.Tensor, branch: str, step: StepInfo) -> torch.Tensor:
-        if x.shape[2] != timeline.latent_frames:
-            raise ValueError(f"latents have {x.shape[2]} frames, the timeline {timeline.latent_frames}")
-        v = torch.zeros_like(x)
-        count = torch.zeros(x.shape[2], dtype=x.dtype, device=x.device)
-        for n, (idx, aidx) in enumerate(window_indices(step.index, timeline)):
-            idx = idx.to(x.device)
-            out = predict_window(x.index_select(2, idx), t, branch, step, Window(n, idx, aidx))
-            v.index_add_(2, idx, out.to(v.dtype))
-            count.index_add_(0, idx, torch.ones_like(idx, dtype=x.dtype))
-        return v / count.view(1, 1, -1, 1, 1)
-
-    return predict
+def window_audio_indices(window, timeline: Timeline) -> torch.Tensor:
+    """Audio frame indices [129] of a latent window (its frame indices, e.g. `step.window`): latent frame k
+    takes audio frames 4k-3..4k, so a window starting at s takes 4s..4s+128 of the padded audio, wrapping."""
+    start = int(window[0])
+    return (4 * start + torch.arange(WINDOW_AUDIO)) % timeline.audio_frames

@@ -1,5 +1,6 @@
 """The Avatar DiT: parity with the official forward at full width (seeded weights), the release's key set."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_reference_frame_is_dropped_and_inputs_checked():
 def test_deepcache_reuses_the_last_single_block_input():
     """Cached steps run only the last single block, on the input kept at the last full step (reference,
     per-frame video and text tokens reassembled for the window); unchanged latents give the full result."""
-    from vitascope.flow.avatar import Window, avatar_timeline, window_indices
+    from vitascope.flow.avatar import avatar_timeline, avatar_windows
     from vitascope.flow.sampler import StepInfo
     from vitascope.models.audio.deepcache import AvatarDeepCache
     from vitascope.models.dit.context import DiTInputs
@@ -127,9 +128,10 @@ def test_deepcache_reuses_the_last_single_block_input():
     t = torch.tensor([500.0])
 
     def step(cache, tl, x, i, t=t):
+        info = StepInfo(i, 50, 0.5, 0.48)
+        wins = avatar_windows(tl)(info, tl.latent_frames)
         return [
-            cache(x[:, :, idx], t, inputs, StepInfo(i, 50, 0.5, 0.48), Window(n, idx, aidx), "cond")
-            for n, (idx, aidx) in enumerate(window_indices(i, tl))
+            cache(x[:, :, w], t, inputs, dataclasses.replace(info, window=tuple(w)), "cond") for w in wins
         ]
 
     one = avatar_timeline(129)  # a single window: the cached step sees exactly what the full step kept
@@ -154,4 +156,7 @@ def test_deepcache_reuses_the_last_single_block_input():
     off = AvatarDeepCache(model, three.latent_frames, enabled=False)
     plain = step(off, three, x, 16)
     assert off.full_calls == 3 and not off.store
-    torch.testing.assert_close(plain[0], model.run(x[:, :, window_indices(16, three)[0][0]], t, inputs))
+    first = avatar_windows(three)(StepInfo(16, 50, 0.5, 0.48), three.latent_frames)[0]
+    torch.testing.assert_close(plain[0], model.run(x[:, :, first], t, inputs))
+    with pytest.raises(ValueError, match="windowed_predict"):
+        off(x[:, :, first], t, inputs, StepInfo(16, 50, 0.5, 0.48), "cond")

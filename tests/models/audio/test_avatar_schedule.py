@@ -11,9 +11,10 @@ from vitascope.flow.avatar import (
     avatar_guidance,
     avatar_mask_scale,
     avatar_timeline,
+    avatar_windows,
     deepcache_full_step,
     pad_audio_frames,
-    window_indices,
+    window_audio_indices,
 )
 from vitascope.flow.sampler import StepInfo
 from vitascope.flow.schedule import shifted_sigmas
@@ -38,29 +39,33 @@ def test_guidance_mask_and_cache_match_official(L):
     assert bool(G[f"uncond_audio_zero_{L}"].all())
 
 
+def _windows(step, tl, circular=True):
+    return avatar_windows(tl, circular)(StepInfo(step, 50, 0.5, 0.5), tl.latent_frames)
+
+
 @pytest.mark.parametrize("L", [129, 134, 305])
 def test_windows_match_official(L):
+    """flow.windows.shifted_windows as the Avatar uses it, and the audio slices, against the release loop."""
     tl = avatar_timeline(L)
     n = int(META[f"windows_{L}"])
     audio_values = torch.cat([torch.arange(1, L + 1), torch.zeros(tl.audio_frames - L, dtype=torch.long)])
     for i in range(50):
-        wins = window_indices(i, tl)
+        wins = _windows(i, tl)
         assert len(wins) == n
-        for w, (idx, aidx) in enumerate(wins):
-            assert torch.equal(idx, G[f"idx_{L}"][i, w].long()), (i, w)
+        for w, idx in enumerate(wins):
+            assert idx == G[f"idx_{L}"][i, w].tolist(), (i, w)
+            aidx = window_audio_indices(idx, tl)
             assert torch.equal(audio_values[aidx], G[f"audio_{L}"][i, w].long()), (i, w)
 
 
 def test_timeline_and_padding():
-    assert avatar_timeline(129) == avatar_timeline(129, wrap=False)
     tl = avatar_timeline(305)
-    assert (tl.latent_frames, tl.kept_frames, tl.audio_frames) == (97, 77, 388)
-    nowrap = avatar_timeline(305, wrap=False)
-    assert nowrap.latent_frames == 77 + 32
-    for i in range(50):  # no window holds both the last kept frame and the first
-        for idx, aidx in window_indices(i, nowrap):
-            assert not (0 in idx and nowrap.kept_frames - 1 in idx)
-            assert aidx.max() < nowrap.audio_frames
+    assert (tl.latent_frames, tl.kept_frames, tl.audio_frames, tl.shift) == (97, 77, 388, 10)
+    assert avatar_timeline(129).single and avatar_timeline(129).shift == 0
+    for i in range(50):  # the non-wrapping schedule never puts the clip's end next to its start
+        for idx in _windows(i, tl, circular=False):
+            assert not (0 in idx and tl.latent_frames - 1 in idx)
+            assert window_audio_indices(idx, tl).max() < tl.audio_frames
     a = torch.ones(1, 100, 10, 5, 2)
     assert pad_audio_frames(a).shape[1] == 129 and pad_audio_frames(a)[:, 100:].abs().sum() == 0
     assert pad_audio_frames(torch.ones(1, 300, 1)).shape[1] == 305
@@ -69,33 +74,30 @@ def test_timeline_and_padding():
 
 
 def test_windowed_predict_equals_the_release_averaging():
-    """Averaging window velocities then one Euler step == the release's per-window steps averaged per frame."""
-    from vitascope.flow.avatar import windowed_predict
+    """Window velocities averaged then one Euler step == the release's per-window steps averaged per frame."""
+    from vitascope.flow.windows import windowed_predict
 
     tl = avatar_timeline(305)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 2, tl.latent_frames, 2, 3, generator=g, dtype=torch.float64)
     audio = torch.randn(tl.audio_frames, generator=g, dtype=torch.float64)
-    seen = []
 
-    def per_window(xw, t, branch, step, win):
-        seen.append(win.number)
-        # depends on the window (its audio and its position), so overlapping windows disagree
-        return xw * (win.number + 1) + audio[win.audio][::4][:33].view(1, 1, -1, 1, 1)
+    def velocity(xw, window):  # depends on the window's audio and position: overlapping windows disagree
+        return xw * (1 + window[0] / 100) + audio[window_audio_indices(window, tl)][::4][:33].view(
+            1, 1, -1, 1, 1
+        )
 
     step = StepInfo(3, 50, 0.8, 0.78)
     dt = step.sigma_next - step.sigma
-    v = windowed_predict(per_window, tl)(x, torch.tensor([800.0]), "cond", step)
-    ours = x + dt * v
+    inner = lambda xw, t, branch, st: velocity(xw, st.window)  # noqa: E731
+    ours = x + dt * windowed_predict(inner, avatar_windows(tl))(x, torch.tensor([800.0]), "cond", step)
     pred = torch.zeros_like(x)
     count = torch.zeros(tl.latent_frames, dtype=x.dtype)
-    for n, (idx, aidx) in enumerate(window_indices(step.index, tl)):
+    for idx in _windows(3, tl):
         xw = x[:, :, idx]
-        vw = xw * (n + 1) + audio[aidx][::4][:33].view(1, 1, -1, 1, 1)
-        for j, p in enumerate(idx.tolist()):
-            pred[:, :, p] += xw[:, :, j] + dt * vw[:, :, j]
+        stepped = xw + dt * velocity(xw, idx)
+        for j, p in enumerate(idx):
+            pred[:, :, p] += stepped[:, :, j]
             count[p] += 1
-    torch.testing.assert_close(ours, pred / count.view(1, 1, -1, 1, 1))
-    assert seen == [0, 1, 2] and (count > 1).any()  # step 3 of 305 frames: a frame covered twice
-    with pytest.raises(ValueError, match="frames"):
-        windowed_predict(per_window, tl)(x[:, :, :33], torch.tensor([800.0]), "cond", step)
+    torch.testing.assert_close(ours, (pred / count.view(1, 1, -1, 1, 1)).to(ours.dtype))
+    assert (count > 1).any()  # at step 3 of 97 frames, a frame is covered twice

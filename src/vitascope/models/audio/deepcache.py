@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import torch
 
-from vitascope.flow.avatar import Window, deepcache_full_step
+from vitascope.flow.avatar import deepcache_full_step
 from vitascope.flow.sampler import StepInfo
 from vitascope.models.audio.avatar_dit import AvatarDiT
 
 
 class AvatarDeepCache:
-    """A per-window predict: cache(x_win, t, inputs, step, window, branch) -> velocity of the window."""
+    """A per-window predict: cache(x_win, t, inputs, step, branch) -> velocity of the window, where
+    `step.window` holds the window's latent frame indices (as `flow.windows.windowed_predict` sets it)."""
 
     def __init__(self, dit: AvatarDiT, frames: int, enabled: bool = True, full_step=deepcache_full_step):
         """frames: latent frames of the whole timeline (`flow.avatar.Timeline.latent_frames`)."""
@@ -26,11 +27,16 @@ class AvatarDeepCache:
         self.store: dict[str, dict[str, torch.Tensor]] = {}
         self.full_calls = self.cached_calls = 0
 
-    def __call__(self, x_win, t, inputs, step: StepInfo, window: Window, branch: str) -> torch.Tensor:
+    def __call__(self, x_win, t, inputs, step: StepInfo, branch: str) -> torch.Tensor:
+        if step.window is None:
+            raise ValueError(
+                "AvatarDeepCache runs inside flow.windows.windowed_predict (step.window is unset)"
+            )
+        window = torch.tensor(step.window, device=x_win.device)
         st = self.store.get(branch)
         if not self.enabled or self.full_step(step.index) or st is None:
             return self._full(x_win, t, inputs, window, branch)
-        idx = window.latent.to(st["img"].device)
+        idx = window.to(st["img"].device)
         B, T, HW, D = st["img"].shape[0], idx.numel(), st["img"].shape[2], st["img"].shape[3]
         last_in = torch.cat(
             [st["ref"][:, idx[0]], st["img"][:, idx].reshape(B, T * HW, D), st["txt"][:, idx[0]]], dim=1
@@ -38,7 +44,7 @@ class AvatarDeepCache:
         self.cached_calls += 1
         return self.dit.run_cached(x_win, t, inputs, last_in)
 
-    def _full(self, x_win, t, inputs, window: Window, branch: str) -> torch.Tensor:
+    def _full(self, x_win, t, inputs, window: torch.Tensor, branch: str) -> torch.Tensor:
         seen = {}
 
         def grab(module, args):
@@ -54,7 +60,7 @@ class AvatarDeepCache:
             self._keep(branch, window, seen["h"], x_win)
         return out
 
-    def _keep(self, branch: str, window: Window, h: torch.Tensor, x_win: torch.Tensor) -> None:
+    def _keep(self, branch: str, window: torch.Tensor, h: torch.Tensor, x_win: torch.Tensor) -> None:
         pt, ph, pw = self.dit.config.patch_size
         T, HW = x_win.shape[2] // pt, (x_win.shape[3] // ph) * (x_win.shape[4] // pw)
         B, _, D = h.shape
@@ -66,7 +72,7 @@ class AvatarDeepCache:
                 "img": h.new_zeros(B, self.frames, HW, D),
                 "txt": h.new_zeros(B, self.frames, S, D),
             }
-        idx = window.latent.to(h.device)
+        idx = window.to(h.device)
         st["ref"][:, idx] = h[:, None, :P].expand(-1, T, -1, -1)
         st["img"][:, idx] = h[:, P : P + T * HW].reshape(B, T, HW, D)
         st["txt"][:, idx] = h[:, None, P + T * HW :].expand(-1, T, -1, -1)
