@@ -126,7 +126,7 @@ def _link(per_frame: list[list[dict]], scale: float, period) -> list[dict]:
                 break
             last = tr["obs"][-1][1]
 
-            def cost(i, last=last):
+            def cost(i, last=last, comps=comps):
                 dx, dy = comps[i]["x"] - last["x"], comps[i]["y"] - last["y"]
                 if period is not None:
                     dx, dy = _wrapd(dx, period[0]), _wrapd(dy, period[1])
@@ -193,7 +193,7 @@ def score_long(analysis: LongAnalysis, spec: SceneSpec) -> dict:
     left = list(analysis.objects)
     hits = {"colour": 0, "shape": 0, "motion": 0}
     totals = {"colour": 0, "shape": 0, "motion": 0}
-    for obj, windows in zip(spec.objects, truth):
+    for obj, windows in zip(spec.objects, truth, strict=True):
         totals["colour"] += spec.frames
         totals["shape"] += spec.frames
         totals["motion"] += sum(lab is not None for lab in windows)
@@ -204,7 +204,9 @@ def score_long(analysis: LongAnalysis, spec: SceneSpec) -> dict:
         left.remove(match)
         hits["colour"] += sum(c == obj.colour for c in match["colours"])
         hits["shape"] += sum(s == obj.shape for s in match["shapes"])
-        hits["motion"] += sum(lab == got for lab, got in zip(windows, match["windows"]) if lab is not None)
+        hits["motion"] += sum(
+            lab == got for lab, got in zip(windows, match["windows"], strict=True) if lab is not None
+        )
     score = {k: hits[k] / max(1, totals[k]) for k in hits}
     score["windows"] = len(analysis.starts)
     score["count"] = len(analysis.objects) == len(spec.objects)
