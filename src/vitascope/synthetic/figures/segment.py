@@ -1,0 +1,129 @@
+"""Segmenting a frame of a figure into its four parts by colour, and naming the parts by their geometry.
+
+1. background: the median colour of the frame border; foreground: pixels over BG_DISTANCE from it;
+2. part colours: clusters of "pure" foreground pixels (equal to their four neighbours, so anti-aliased
+   edges between parts do not make colours of their own), greedily from the most common quantised colour;
+3. every foreground pixel within PART_DISTANCE of a part colour gets that part, others stay unknown;
+4. roles: the head is the most disc-like part (area over pi times its largest inscribed radius squared),
+   the legs the part farthest from the head, and of the two left the torso is the thicker one.
+Nothing here knows the drawer's palette: any four distinct flat colours on a plain background work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from vitascope.errors import InvalidOptionError
+from vitascope.synthetic.figures.model import ROLES
+
+BG_DISTANCE = 40.0
+PART_DISTANCE = 40.0
+UNKNOWN, BACKGROUND = -2, -1
+
+
+@dataclasses.dataclass
+class Segmentation:
+    """labels [H, W]: index into ROLES, BACKGROUND or UNKNOWN; colours: RGB per role; background RGB."""
+
+    labels: np.ndarray
+    colours: dict[str, tuple[int, int, int]]
+    background: tuple[int, int, int]
+
+    def mask(self, role: str) -> np.ndarray:
+        return self.labels == ROLES.index(role)
+
+
+def _pure(img: np.ndarray) -> np.ndarray:
+    """Pixels equal (within 12 per channel) to their four neighbours [H, W] bool."""
+    x = img.astype(np.int16)
+    pure = np.ones(x.shape[:2], dtype=bool)
+    for axis in (0, 1):
+        d = np.abs(np.diff(x, axis=axis)).max(-1) <= 12
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        pure &= np.pad(d, pad, constant_values=False)
+        pad[axis] = (0, 1)
+        pure &= np.pad(d, pad, constant_values=False)
+    return pure
+
+
+def _clusters(pixels: np.ndarray, max_parts: int = 6) -> list[np.ndarray]:
+    """Greedy colour clusters of pixels [N, 3] (float): centres, most common first."""
+    centres = []
+    left = pixels
+    floor = max(4, int(0.01 * len(pixels)))
+    while len(left) >= floor and len(centres) < max_parts:
+        codes = (left // 32).astype(np.int64) @ np.array([64, 8, 1])
+        mode = np.bincount(codes).argmax()
+        centre = np.median(left[codes == mode], axis=0)
+        near = np.linalg.norm(left - centre, axis=1) < 45.0
+        centre = np.median(left[near], axis=0)
+        near = np.linalg.norm(left - centre, axis=1) < 45.0
+        if near.sum() >= floor:
+            centres.append(centre)
+        left = left[~near]
+    return centres
+
+
+def _max_inscribed(mask: np.ndarray) -> float:
+    import cv2
+
+    if not mask.any():
+        return 0.0
+    return float(cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5).max())
+
+
+def segment(image) -> Segmentation:
+    """Parts of one uint8 frame [H, W, 3] of a figure (see the module notes)."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+        raise InvalidOptionError(f"expected one uint8 RGB frame [H, W, 3], got {img.dtype} {list(img.shape)}")
+    f = img.astype(np.float32)
+    border = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
+    bg = np.median(border, axis=0)
+    fg = np.linalg.norm(f - bg, axis=-1) > BG_DISTANCE
+    pure = _pure(img) & fg
+    centres = _clusters(f[pure])
+    if len(centres) < len(ROLES):
+        raise InvalidOptionError(
+            f"found {len(centres)} part colour(s) in the frame; a figure has {len(ROLES)} "
+            "(head, torso, arms, legs) in distinct flat colours on a plain background"
+        )
+    centres = centres[: len(ROLES)]
+    dist = np.stack([np.linalg.norm(f - c, axis=-1) for c in centres])  # [4, H, W]
+    nearest = dist.argmin(0)
+    labels = np.where(dist.min(0) < PART_DISTANCE, nearest, UNKNOWN)
+    labels = np.where(fg, labels, BACKGROUND)
+    order = _roles([labels == k for k in range(len(centres))])
+    relabel = np.full(len(centres), UNKNOWN)
+    for role_index, k in enumerate(order):
+        relabel[k] = role_index
+    out = np.where(labels >= 0, relabel[np.maximum(labels, 0)], labels)
+    colours = {role: tuple(int(round(v)) for v in centres[k]) for role, k in zip(ROLES, order, strict=True)}
+    return Segmentation(out.astype(np.int64), colours, tuple(int(round(v)) for v in bg))
+
+
+def _roles(masks: list[np.ndarray]) -> list[int]:
+    """Cluster index of head, torso, arms, legs (ROLES order)."""
+    stats = []
+    for m in masks:
+        area = float(m.sum())
+        r = _max_inscribed(m) + 0.5
+        stats.append({"area": area, "r": r, "disc": area / (math.pi * r * r)})
+    head = min(range(len(masks)), key=lambda k: abs(math.log(max(stats[k]["disc"], 1e-6))))
+    ys, xs = np.nonzero(masks[head])
+    c = np.array([xs.mean(), ys.mean()])
+    rest = [k for k in range(len(masks)) if k != head]
+
+    def spread(k):
+        yy, xx = np.nonzero(masks[k])
+        return float(np.median(np.hypot(xx - c[0], yy - c[1])))
+
+    legs = max(rest, key=spread)
+    rest.remove(legs)
+    torso = max(rest, key=lambda k: stats[k]["r"])
+    rest.remove(torso)
+    return [head, torso, rest[0], legs]
