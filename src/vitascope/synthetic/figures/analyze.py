@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from vitascope.synthetic.figures.model import ROLES, Figure, K, angle_of, face_points
-from vitascope.synthetic.figures.segment import BACKGROUND, UNKNOWN, Segmentation, segment
+from vitascope.synthetic.figures.segment import BACKGROUND, UNKNOWN, Segmentation, _largest, segment
 
 _BEND_LIMIT = 150.0  # degrees: a joint never folds further than this (rules out a limb folded on itself)
 _ROOTS = {"arms": (("left_shoulder", "left_elbow", "left_wrist"), ("right_shoulder", "right_elbow", "right_wrist")),
@@ -50,7 +50,7 @@ def _grid(shape):
 def _head(seg: Segmentation):
     import cv2
 
-    m = seg.mask("head").astype(np.uint8)
+    m = _largest(seg.mask("head")).astype(np.uint8)
     dt = cv2.distanceTransform(m, cv2.DIST_L2, 5)
     r = float(dt.max())
     ys, xs = np.nonzero(dt > 0.6 * r)
@@ -78,10 +78,7 @@ def _fit_torso(seg: Segmentation, head_c: np.ndarray, xs, ys) -> np.ndarray:
     ty, tx = np.nonzero(torso)
     pts = np.stack([tx + 0.5, ty + 0.5], axis=1)
     m = pts.mean(0)
-    cov = np.cov((pts - m).T)
-    up = np.linalg.eigh(cov)[1][:, -1]
-    if up @ (head_c - m) < 0:
-        up = -up
+    up = (head_c - m) / max(float(np.linalg.norm(head_c - m)), 1e-6)  # the head sits on the torso's axis
     proj = (pts - m) @ up
     left = np.array([-up[1], up[0]])
     side = np.abs((pts - m) @ left)

@@ -3,7 +3,7 @@
 Both draw from COCO-17 keypoints, so a template, a retargeted sequence or an analyzer's output renders the
 same way. Parts are signed distance fields at pixel centres with coverage clip(0.5 - d, 0, 1), as in the
 shapes world: limbs are capsules, the torso a trapezoid through the shoulders and hips, the head a disc
-centred between the ears on a short neck. Order (back to front): legs, torso, arms, neck and head.
+centred between the ears on a short neck. Order (back to front): legs, neck, torso, arms, head.
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ def _layers(kp: np.ndarray, figure: Figure, height: float, xs, ys):
     s = float(height)
     for a, b in _LIMBS["legs"]:
         yield figure.legs, _capsule(xs, ys, kp[a], kp[b], figure.leg_w / 2 * s)
+    neck = (kp[K["left_shoulder"]] + kp[K["right_shoulder"]]) / 2.0
+    centre = head_centre(kp)
+    yield figure.head, _capsule(xs, ys, neck, centre, figure.arm_w / 2 * s)  # under the torso's top edge
     yield figure.torso, _polygon(xs, ys, torso_corners(kp, figure, s))
     for a, b in _LIMBS["arms"]:
         yield figure.arms, _capsule(xs, ys, kp[a], kp[b], figure.arm_w / 2 * s)
-    neck = (kp[K["left_shoulder"]] + kp[K["right_shoulder"]]) / 2.0
-    centre = head_centre(kp)
-    yield figure.head, _capsule(xs, ys, neck, centre, figure.arm_w / 2 * s)
     yield figure.head, np.sqrt((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) - figure.head_r * s
 
 

@@ -12,7 +12,6 @@ Nothing here knows the drawer's palette: any four distinct flat colours on a pla
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -36,18 +35,18 @@ class Segmentation:
         return self.labels == ROLES.index(role)
 
 
-def _pure(img: np.ndarray) -> np.ndarray:
-    """Pixels equal (within 12 per channel) to their four neighbours [H, W] bool."""
+def _pure(img: np.ndarray, need: int = 4) -> np.ndarray:
+    """Pixels equal (within 12 per channel) to at least `need` of their four neighbours [H, W] bool."""
     x = img.astype(np.int16)
-    pure = np.ones(x.shape[:2], dtype=bool)
+    count = np.zeros(x.shape[:2], dtype=np.int64)
     for axis in (0, 1):
         d = np.abs(np.diff(x, axis=axis)).max(-1) <= 12
         pad = [(0, 0), (0, 0)]
         pad[axis] = (1, 0)
-        pure &= np.pad(d, pad, constant_values=False)
+        count += np.pad(d, pad, constant_values=False)
         pad[axis] = (0, 1)
-        pure &= np.pad(d, pad, constant_values=False)
-    return pure
+        count += np.pad(d, pad, constant_values=False)
+    return count >= need
 
 
 def _clusters(pixels: np.ndarray, max_parts: int = 6) -> list[np.ndarray]:
@@ -68,14 +67,6 @@ def _clusters(pixels: np.ndarray, max_parts: int = 6) -> list[np.ndarray]:
     return centres
 
 
-def _max_inscribed(mask: np.ndarray) -> float:
-    import cv2
-
-    if not mask.any():
-        return 0.0
-    return float(cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5).max())
-
-
 def segment(image) -> Segmentation:
     """Parts of one uint8 frame [H, W, 3] of a figure (see the module notes)."""
     img = np.asarray(image)
@@ -85,8 +76,9 @@ def segment(image) -> Segmentation:
     border = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
     bg = np.median(border, axis=0)
     fg = np.linalg.norm(f - bg, axis=-1) > BG_DISTANCE
-    pure = _pure(img) & fg
-    centres = _clusters(f[pure])
+    centres = _clusters(f[_pure(img) & fg])
+    if len(centres) < len(ROLES):  # thin limbs of a small figure have few pixels equal to all four neighbours
+        centres = _clusters(f[_pure(img, need=2) & fg])
     if len(centres) < len(ROLES):
         raise InvalidOptionError(
             f"found {len(centres)} part colour(s) in the frame; a figure has {len(ROLES)} "
@@ -97,7 +89,8 @@ def segment(image) -> Segmentation:
     nearest = dist.argmin(0)
     labels = np.where(dist.min(0) < PART_DISTANCE, nearest, UNKNOWN)
     labels = np.where(fg, labels, BACKGROUND)
-    order = _roles([labels == k for k in range(len(centres))])
+    labels = _drop_specks(labels, len(centres))
+    order = _roles([_largest(labels == k) for k in range(len(centres))])
     relabel = np.full(len(centres), UNKNOWN)
     for role_index, k in enumerate(order):
         relabel[k] = role_index
@@ -106,24 +99,57 @@ def segment(image) -> Segmentation:
     return Segmentation(out.astype(np.int64), colours, tuple(int(round(v)) for v in bg))
 
 
+def _drop_specks(labels: np.ndarray, n: int, floor: int = 4) -> np.ndarray:
+    """Set tiny islands of a part (mixes at edges between two other parts) to UNKNOWN."""
+    import cv2
+
+    out = labels.copy()
+    for k in range(n):
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == k).astype(np.uint8), connectivity=8
+        )
+        small = np.nonzero(stats[:, cv2.CC_STAT_AREA] < floor)[0]
+        small = small[small > 0]
+        if len(small):
+            out[np.isin(comp, small) & (labels == k)] = UNKNOWN
+    return out
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    return comp == 1 + int(stats[1:, cv2.CC_STAT_AREA].argmax())
+
+
 def _roles(masks: list[np.ndarray]) -> list[int]:
-    """Cluster index of head, torso, arms, legs (ROLES order)."""
-    stats = []
+    """Cluster index of head, torso, arms, legs (ROLES order): the two thickest parts (largest inscribed
+    disc) are the head and the torso, and of those the head is the rounder (smallest enclosing circle over
+    largest inscribed one);
+    the legs are the thin part farther from the head."""
+    import cv2
+
+    fits = []
     for m in masks:
-        area = float(m.sum())
-        r = _max_inscribed(m) + 0.5
-        stats.append({"area": area, "r": r, "disc": area / (math.pi * r * r)})
-    head = min(range(len(masks)), key=lambda k: abs(math.log(max(stats[k]["disc"], 1e-6))))
-    ys, xs = np.nonzero(masks[head])
-    c = np.array([xs.mean(), ys.mean()])
-    rest = [k for k in range(len(masks)) if k != head]
+        dt = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5)
+        r = float(dt.max())
+        cy, cx = np.unravel_index(int(dt.argmax()), dt.shape)
+        yy, xx = np.nonzero(m)
+        if len(xx) < 3:
+            fits.append((r, np.inf, np.array([cx, cy], dtype=np.float64)))
+            continue
+        # a disc (plus its short neck) is barely larger than its inscribed disc; a trapezoid's corners are not
+        enclosing = cv2.minEnclosingCircle(np.stack([xx, yy], 1).astype(np.float32))[1]
+        fits.append((r, enclosing / max(r, 0.5), np.array([cx, cy], dtype=np.float64)))
+    thick = sorted(range(len(masks)), key=lambda k: -fits[k][0])
+    head, torso = sorted(thick[:2], key=lambda k: fits[k][1])
+    c = fits[head][2]
 
     def spread(k):
         yy, xx = np.nonzero(masks[k])
         return float(np.median(np.hypot(xx - c[0], yy - c[1])))
 
-    legs = max(rest, key=spread)
-    rest.remove(legs)
-    torso = max(rest, key=lambda k: stats[k]["r"])
-    rest.remove(torso)
-    return [head, torso, rest[0], legs]
+    arms, legs = sorted(thick[2:], key=spread)
+    return [head, torso, arms, legs]
