@@ -195,14 +195,15 @@ def _fit_pair(seg: Segmentation, part: str, roots, half: float, width: float, xs
         bend_penalty = 50.0 * sum(max(0.0, abs(p[i]) - _BEND_LIMIT) for i in (1, 3))
         return float(inside.sum()) - (total - float(mine[covered].sum())) - bend_penalty
 
-    cands = [_candidates(value, roots[side], half, 1.0 if side == 0 else -1.0) for side in (0, 1)]
     best, best_p = -np.inf, None
-    for lc in cands[0][:6]:
-        for rc in cands[1][:6]:
-            p = np.array([lc[0], lc[1], rc[0], rc[1], half])
-            s = union_score(p)
-            if s > best:
-                best, best_p = s, p
+    for scale in (0.7, 0.85, 1.0, 1.15) if free_length else (1.0,):
+        cands = [_candidates(value, roots[side], half * scale, 1.0 if side == 0 else -1.0) for side in (0, 1)]
+        for lc in cands[0][:6]:
+            for rc in cands[1][:6]:
+                p = np.array([lc[0], lc[1], rc[0], rc[1], half * scale])
+                s = union_score(p)
+                if s > best:
+                    best, best_p = s, p
     steps = np.array([4.0, 6.0, 4.0, 6.0, 1.0 if free_length else 0.0])
     return _descend(union_score, best_p, steps, floor=0.4)
 
@@ -225,7 +226,7 @@ def fit_figure(image, lengths: dict | None = None) -> FigureFit:
     kp[K["right_hip"]] = pelvis - max(b - leg_w / 2, 0.5) * left
     torso_len = float(np.linalg.norm(pelvis - neck))
     found = {}
-    for part, width, guess in (("arms", arm_w, 0.55 * torso_len), ("legs", leg_w, 0.75 * torso_len)):
+    for part, width, guess in (("arms", arm_w, 0.6 * torso_len), ("legs", leg_w, 0.75 * torso_len)):
         names = _ROOTS[part]
         roots = [kp[K[names[0][0]]], kp[K[names[1][0]]]]
         half = (lengths or {}).get(part, 2 * guess) / 2.0
@@ -277,11 +278,11 @@ def recover_figure(image) -> tuple[Figure, float]:
 
 def analyze_video(frames) -> tuple[np.ndarray, Figure, float]:
     """Keypoints [T, 17, 2] of a figure in uint8 frames [T, H, W, 3], with its figure and height (pixels).
-    Limb lengths are fitted on up to five frames, and their median is held fixed for every frame."""
+    Limb lengths are fitted on up to three frames, and their median is held fixed for every frame."""
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
-    probe = np.unique(np.linspace(0, len(frames) - 1, min(5, len(frames))).round().astype(int))
+    probe = np.unique(np.linspace(0, len(frames) - 1, min(3, len(frames))).round().astype(int))
     fits = [fit_figure(frames[i]) for i in probe]
     lengths = {part: float(np.median([f.lengths[part] for f in fits])) for part in ("arms", "legs")}
     kps = np.stack([fit_figure(frame, lengths).keypoints for frame in frames])

@@ -174,12 +174,12 @@ def _walk(t: int = 48) -> Motion:
 def _jump(t: int = 40) -> Motion:
     s, a, x, lift = _frame(t)
     s = np.linspace(0.0, 1.0, t)
-    crouch = _smooth(s, [(0, 0), (0.25, 1), (0.4, 0), (0.72, 0), (0.82, 0.8), (1.0, 0)])
+    crouch = _smooth(s, [(0, 0), (0.25, 1), (0.4, 0), (0.7, 0), (0.86, 0.7), (1.0, 0)])
     for side in ("l", "r"):
         a[:, A[f"{side}_hip"]] = 6 + 34 * crouch
         a[:, A[f"{side}_knee"]] = -68 * crouch
         a[:, A[f"{side}_shoulder"]] = _smooth(
-            s, [(0, 10), (0.25, -20), (0.45, 165), (0.7, 165), (0.85, 30), (1, 10)]
+            s, [(0, 10), (0.2, -10), (0.5, 160), (0.66, 160), (1, 10)]
         )
         a[:, A[f"{side}_elbow"]] = 10
     lift[:] = _smooth(s, [(0, 0), (0.38, 0), (0.56, 0.22), (0.74, 0), (1.0, 0)])
