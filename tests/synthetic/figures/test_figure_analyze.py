@@ -60,12 +60,19 @@ def _pil_stick_figure(seed):
     size = 128
     img = Image.new("RGB", (size, size), (0, 0, 0))
     draw = ImageDraw.Draw(img)
-    colours = {"head": (250, 210, 170), "torso": (40, 110, 230), "arms": (230, 50, 50), "legs": (230, 230, 60)}
+    colours = {
+        "head": (250, 210, 170),
+        "torso": (40, 110, 230),
+        "arms": (230, 50, 50),
+        "legs": (230, 230, 60),
+    }
     pelvis = np.array([64.0 + rng.uniform(-6, 6), 70.0])
     torso_len, half_w, arm, leg, limb = 26.0, 10.0, 12.0, 14.0, 5
     neck = pelvis + np.array([0.0, -torso_len])
+
     def at(p, length, theta):
         return p + length * np.array([math.cos(theta), math.sin(theta)])
+
     shoulders = [neck + [half_w - 2, 0], neck - [half_w - 2, 0]]  # left (image right), right
     hips = [pelvis + [6, 0], pelvis - [6, 0]]
     kp = np.zeros((17, 2))
@@ -79,7 +86,9 @@ def _pil_stick_figure(seed):
         legs.append((hip, knee, ankle))
         kp[11 + i], kp[13 + i], kp[15 + i] = hip, knee, ankle
     for hip, knee, ankle in legs:
-        draw.line([tuple(hip), tuple(knee), tuple(ankle)], fill=colours["legs"], width=limb + 1, joint="curve")
+        draw.line(
+            [tuple(hip), tuple(knee), tuple(ankle)], fill=colours["legs"], width=limb + 1, joint="curve"
+        )
     draw.rectangle([neck[0] - half_w, neck[1], pelvis[0] + half_w, pelvis[1]], fill=colours["torso"])
     for i, shoulder in enumerate(shoulders):
         out = 1 if i == 0 else -1
@@ -87,7 +96,9 @@ def _pil_stick_figure(seed):
         a2 = a1 - out * rng.uniform(-1.2, 1.2)
         elbow = at(shoulder, arm, a1)
         wrist = at(elbow, arm, a2)
-        draw.line([tuple(shoulder), tuple(elbow), tuple(wrist)], fill=colours["arms"], width=limb, joint="curve")
+        draw.line(
+            [tuple(shoulder), tuple(elbow), tuple(wrist)], fill=colours["arms"], width=limb, joint="curve"
+        )
         kp[5 + i], kp[7 + i], kp[9 + i] = shoulder, elbow, wrist
     r = 7.0
     head = neck + [0, -r - 2]
@@ -100,7 +111,9 @@ def _pil_stick_figure(seed):
 
 
 def test_a_figure_from_another_drawer_is_read():
-    scores = [pck(fit_figure(img).keypoints, kp, height) for img, kp, height in map(_pil_stick_figure, range(6))]
+    scores = [
+        pck(fit_figure(img).keypoints, kp, height) for img, kp, height in map(_pil_stick_figure, range(6))
+    ]
     assert np.mean(scores) >= 0.85, scores
 
 

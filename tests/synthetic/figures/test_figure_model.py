@@ -17,13 +17,20 @@ from vitascope.synthetic.figures import (
     sample_figure,
     sample_pose,
 )
-from vitascope.synthetic.figures.model import K, MIN_COLOUR_DISTANCE, ROLES, head_centre
+from vitascope.synthetic.figures.model import MIN_COLOUR_DISTANCE, ROLES, K, head_centre
 from vitascope.synthetic.figures.render import bone_colours
 
 
 def test_coco17_order():
     assert KEYPOINTS[:5] == ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
-    assert KEYPOINTS[5:11] == ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist")
+    assert KEYPOINTS[5:11] == (
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+    )
     assert KEYPOINTS[11:] == ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
@@ -33,14 +40,18 @@ def test_same_seed_same_figure_pose_and_pixels():
     pa, pb = sample_pose(5, a, 70, (96, 96)), sample_pose(5, a, 70, (96, 96))
     assert np.array_equal(pa[0], pb[0]) and np.array_equal(pa[1], pb[1])
     kp = forward(a, *pa, 70)
-    assert np.array_equal(render_figure(a, kp, 70, (96, 96), "gray"), render_figure(b, kp, 70, (96, 96), "gray"))
+    assert np.array_equal(
+        render_figure(a, kp, 70, (96, 96), "gray"), render_figure(b, kp, 70, (96, 96), "gray")
+    )
 
 
 def test_colours_and_proportions_vary_and_stay_distinct():
     figures = [sample_figure(s, bg) for s in range(40) for bg in FIGURE_BACKGROUNDS]
     assert len({f.torso for f in figures}) >= 6 and len({round(f.arm_half, 3) for f in figures}) > 30
     for f, bg in zip(figures, list(FIGURE_BACKGROUNDS) * 40, strict=False):
-        cols = [np.array(c, dtype=float) for c in f.colours().values()] + [np.array(FIGURE_BACKGROUNDS[bg], dtype=float)]
+        cols = [np.array(c, dtype=float) for c in f.colours().values()] + [
+            np.array(FIGURE_BACKGROUNDS[bg], dtype=float)
+        ]
         d = [np.linalg.norm(x - y) for i, x in enumerate(cols) for y in cols[i + 1 :]]
         assert min(d) >= MIN_COLOUR_DISTANCE
         assert abs(f.standing_height - 1.0) < 1e-9
@@ -53,12 +64,17 @@ def test_rest_pose_geometry():
     # bone lengths are the figure's
     for a, b, length in ((5, 7, f.arm_half), (7, 9, f.arm_half), (11, 13, f.leg_half), (14, 16, f.leg_half)):
         assert np.linalg.norm(kp[a] - kp[b]) == pytest.approx(length * height)
-    assert np.linalg.norm(kp[K["left_shoulder"]] - kp[K["right_shoulder"]]) == pytest.approx(f.shoulder_w * height)
+    assert np.linalg.norm(kp[K["left_shoulder"]] - kp[K["right_shoulder"]]) == pytest.approx(
+        f.shoulder_w * height
+    )
     # standing straight: head top to soles is the standing height; the figure's left is the image right
     top = head_centre(kp)[1] - f.head_r * height
     soles = kp[K["left_ankle"], 1] + f.leg_w / 2 * height
     assert soles - top == pytest.approx(height)
-    assert kp[K["left_shoulder"], 0] > kp[K["right_shoulder"], 0] and kp[K["left_ear"], 0] > kp[K["right_ear"], 0]
+    assert (
+        kp[K["left_shoulder"], 0] > kp[K["right_shoulder"], 0]
+        and kp[K["left_ear"], 0] > kp[K["right_ear"], 0]
+    )
     # raising the left arm by 90 degrees points it to the image right, the right arm mirrors it
     up = np.zeros(len(ANGLES))
     up[ANGLES.index("l_shoulder")] = up[ANGLES.index("r_shoulder")] = 90

@@ -136,10 +136,20 @@ def _chain(root, a1, bend, half, sign):
     return mid, mid + half[..., None] * d2
 
 
-def _capsule_mask(xs, ys, a, b, r):
+def _paint_capsule(covered: np.ndarray, a, b, r: float) -> None:
+    """Set the pixels [H, W] whose centres lie in the capsule a-b of radius r (only its bounding box is
+    computed)."""
+    h, w = covered.shape
+    x0, x1 = max(0, int(min(a[0], b[0]) - r)), min(w, int(max(a[0], b[0]) + r) + 1)
+    y0, y1 = max(0, int(min(a[1], b[1]) - r)), min(h, int(max(a[1], b[1]) + r) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
     ab = b - a
-    u = np.clip(((xs - a[0]) * ab[0] + (ys - a[1]) * ab[1]) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
-    return (xs - a[0] - u * ab[0]) ** 2 + (ys - a[1] - u * ab[1]) ** 2 <= r * r
+    u = ((xs - a[0]) * ab[0] + (ys - a[1]) * ab[1]) / max(float(ab @ ab), 1e-9)
+    u = np.minimum(np.maximum(u, 0.0), 1.0)
+    covered[y0:y1, x0:x1] |= (xs - a[0] - u * ab[0]) ** 2 + (ys - a[1] - u * ab[1]) ** 2 <= r * r
 
 
 def _candidates(value: np.ndarray, root, half, sign, k: int = 10):
@@ -190,7 +200,8 @@ def _fit_pair(seg: Segmentation, part: str, roots, half: float, width: float, xs
             mid, end = _chain(
                 roots[side], np.array(p[2 * side]), np.array(p[2 * side + 1]), np.array(p[4]), sign
             )
-            covered |= _capsule_mask(xs, ys, roots[side], mid, r) | _capsule_mask(xs, ys, mid, end, r)
+            _paint_capsule(covered, roots[side], mid, r)
+            _paint_capsule(covered, mid, end, r)
         inside = value[covered]
         bend_penalty = 50.0 * sum(max(0.0, abs(p[i]) - _BEND_LIMIT) for i in (1, 3))
         return float(inside.sum()) - (total - float(mine[covered].sum())) - bend_penalty

@@ -178,9 +178,7 @@ def _jump(t: int = 40) -> Motion:
     for side in ("l", "r"):
         a[:, A[f"{side}_hip"]] = 6 + 34 * crouch
         a[:, A[f"{side}_knee"]] = -68 * crouch
-        a[:, A[f"{side}_shoulder"]] = _smooth(
-            s, [(0, 10), (0.2, -10), (0.5, 160), (0.66, 160), (1, 10)]
-        )
+        a[:, A[f"{side}_shoulder"]] = _smooth(s, [(0, 10), (0.2, -10), (0.5, 160), (0.66, 160), (1, 10)])
         a[:, A[f"{side}_elbow"]] = 10
     lift[:] = _smooth(s, [(0, 0), (0.38, 0), (0.56, 0.22), (0.74, 0), (1.0, 0)])
     return Motion("jump", a, x, lift, loop=False)
