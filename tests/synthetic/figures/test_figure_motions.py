@@ -16,6 +16,7 @@ from vitascope.synthetic.figures import (
     keypoints_to_motion,
     load_motion,
     max_height,
+    motion_for_image,
     motion_from_video,
     motion_keypoints,
     pck,
@@ -163,3 +164,15 @@ def test_template_from_a_video_of_a_figure():
     motion = motion_from_video(frames)
     again = motion_keypoints(motion, source_fig, height, size, x=kp[0, 11:13, 0].mean())
     assert pck(again, kp, height) >= 0.9
+
+
+def test_the_figure_in_an_image_does_a_template():
+    figure, size, height = sample_figure(8, "white"), (128, 128), 84.0
+    still = forward(figure, np.zeros(10), (70.0, 70.0), height)
+    image = render_figure(figure, still, height, size, "white")
+    motion = template("squat", 12)
+    kp, fit = motion_for_image(image, motion)
+    assert fit.figure.colours() == figure.colours()
+    ground = still[[15, 16], 1].max() + figure.leg_w / 2 * height
+    truth = motion_keypoints(motion, figure, height, size, x=70.0, ground=ground)
+    assert kp.shape == (12, 17, 2) and pck(kp, truth, height) >= 0.95

@@ -330,3 +330,22 @@ def motion_from_video(frames, name: str = "video") -> Motion:
 
     keypoints, _figure, _height = analyze_video(frames)
     return keypoints_to_motion(keypoints, name)
+
+
+def motion_for_image(image, motion: Motion, frames: int | None = None):
+    """Keypoints [T, 17, 2] of the figure in `image` (uint8 [H, W, 3]) doing `motion`: its colours and
+    proportions recovered by the analyzer, its pelvis and ground line kept where the image has them.
+    Returns (keypoints, FigureFit of the image)."""
+    from vitascope.synthetic.figures.analyze import fit_figure
+
+    fit = fit_figure(image)
+    motion = motion.resample(frames) if frames else motion
+    f, s, kp = fit.figure, fit.height, fit.keypoints
+    ground = max(
+        float(kp[[K["left_ankle"], K["right_ankle"]], 1].max()) + f.leg_w / 2 * s,
+        float(kp[[K["left_wrist"], K["right_wrist"]], 1].max()) + f.arm_w / 2 * s,
+        float(head_centre(kp)[1]) + f.head_r * s,
+    )
+    x = float(kp[[K["left_hip"], K["right_hip"]], 0].mean()) - motion.root_x[0] * s
+    size = np.asarray(image).shape[:2]
+    return motion_keypoints(motion, f, s, size, x=x, ground=ground + motion.lift[0] * s), fit

@@ -76,9 +76,11 @@ def segment(image) -> Segmentation:
     border = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
     bg = np.median(border, axis=0)
     fg = np.linalg.norm(f - bg, axis=-1) > BG_DISTANCE
-    centres = _clusters(f[_pure(img) & fg])
+    pure = _pure(img) & fg
+    centres = _clusters(f[pure])
     if len(centres) < len(ROLES):  # thin limbs of a small figure have few pixels equal to all four neighbours
-        centres = _clusters(f[_pure(img, need=2) & fg])
+        pure = _pure(img, need=2) & fg
+        centres = _clusters(f[pure])
     if len(centres) < len(ROLES):
         raise InvalidOptionError(
             f"found {len(centres)} part colour(s) in the frame; a figure has {len(ROLES)} "
@@ -89,6 +91,7 @@ def segment(image) -> Segmentation:
     nearest = dist.argmin(0)
     labels = np.where(dist.min(0) < PART_DISTANCE, nearest, UNKNOWN)
     labels = np.where(fg, labels, BACKGROUND)
+    labels = _near_core(labels, pure, len(centres))
     labels = _drop_specks(labels, len(centres))
     order = _roles([_largest(labels == k) for k in range(len(centres))])
     relabel = np.full(len(centres), UNKNOWN)
@@ -97,6 +100,20 @@ def segment(image) -> Segmentation:
     out = np.where(labels >= 0, relabel[np.maximum(labels, 0)], labels)
     colours = {role: tuple(int(round(v)) for v in centres[k]) for role, k in zip(ROLES, order, strict=True)}
     return Segmentation(out.astype(np.int64), colours, tuple(int(round(v)) for v in bg))
+
+
+def _near_core(labels: np.ndarray, pure: np.ndarray, n: int) -> np.ndarray:
+    """Keep a part's label only within one pixel of its pure pixels: a run of edge mixes between two other
+    colours (red leg on white reads as skin) is not a part."""
+    import cv2
+
+    out = labels.copy()
+    kernel = np.ones((3, 3), np.uint8)
+    for k in range(n):
+        mine = labels == k
+        near = cv2.dilate((mine & pure).astype(np.uint8), kernel).astype(bool)
+        out[mine & ~near] = UNKNOWN
+    return out
 
 
 def _drop_specks(labels: np.ndarray, n: int, floor: int = 4) -> np.ndarray:
