@@ -122,3 +122,18 @@ def test_not_a_figure_raises():
         fit_figure(np.zeros((64, 64, 3), dtype=np.uint8))
     with pytest.raises(InvalidOptionError, match="uint8"):
         fit_figure(np.zeros((64, 64), dtype=np.float32))
+
+
+def test_blurred_noisy_frames_are_read():
+    """Generated frames are soft and noisy: Gaussian blur 0.8 px and noise sigma 4 on 112x112 frames."""
+    import cv2
+
+    scores = []
+    for seed in range(400, 406):
+        bg = list(FIGURE_BACKGROUNDS)[seed % 4]
+        figure, height, size = sample_figure(seed, bg), 80.0, (112, 112)
+        kp = forward(figure, *sample_pose(seed, figure, height, size), height)
+        img = cv2.GaussianBlur(render_figure(figure, kp, height, size, bg).astype(np.float32), (0, 0), 0.8)
+        img = np.clip(img + np.random.default_rng(seed).normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+        scores.append(pck(fit_figure(img).keypoints, kp, height))
+    assert np.mean(scores) >= 0.85, scores

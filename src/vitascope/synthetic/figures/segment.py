@@ -35,12 +35,12 @@ class Segmentation:
         return self.labels == ROLES.index(role)
 
 
-def _pure(img: np.ndarray, need: int = 4) -> np.ndarray:
-    """Pixels equal (within 12 per channel) to at least `need` of their four neighbours [H, W] bool."""
+def _pure(img: np.ndarray, need: int = 4, tol: float = 12.0) -> np.ndarray:
+    """Pixels equal (within `tol` per channel) to at least `need` of their four neighbours [H, W] bool."""
     x = img.astype(np.int16)
     count = np.zeros(x.shape[:2], dtype=np.int64)
     for axis in (0, 1):
-        d = np.abs(np.diff(x, axis=axis)).max(-1) <= 12
+        d = np.abs(np.diff(x, axis=axis)).max(-1) <= tol
         pad = [(0, 0), (0, 0)]
         pad[axis] = (1, 0)
         count += np.pad(d, pad, constant_values=False)
@@ -75,12 +75,20 @@ def segment(image) -> Segmentation:
     f = img.astype(np.float32)
     border = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
     bg = np.median(border, axis=0)
+    noisy = float(np.median(np.abs(border - bg))) > 1.0
+    tol = 12.0
+    if noisy:  # a generated frame: denoise keeping edges, and let "equal" allow for what noise is left
+        import cv2
+
+        img = cv2.medianBlur(img, 3)
+        f = img.astype(np.float32)
+        tol += 3.0 * 1.4826 * float(np.median(np.abs(np.concatenate([f[0], f[-1]]) - bg)))
     fg = np.linalg.norm(f - bg, axis=-1) > BG_DISTANCE
-    pure = _pure(img) & fg
+    pure = _pure(img, tol=tol) & fg
     centres = _clusters(f[pure])
-    if len(centres) < len(ROLES):  # thin limbs of a small figure have few pixels equal to all four neighbours
-        pure = _pure(img, need=2) & fg
-        centres = _clusters(f[pure])
+    if len(centres) < len(ROLES) or noisy:  # thin (or blurred) limbs have few pixels equal to all neighbours
+        pure = _pure(img, need=2, tol=tol) & fg
+        centres = centres if len(centres) >= len(ROLES) else _clusters(f[pure])
     if len(centres) < len(ROLES):
         raise InvalidOptionError(
             f"found {len(centres)} part colour(s) in the frame; a figure has {len(ROLES)} "
@@ -89,7 +97,12 @@ def segment(image) -> Segmentation:
     centres = centres[: len(ROLES)]
     dist = np.stack([np.linalg.norm(f - c, axis=-1) for c in centres])  # [4, H, W]
     nearest = dist.argmin(0)
-    labels = np.where(dist.min(0) < PART_DISTANCE, nearest, UNKNOWN)
+    # a part pixel is near its colour, or (noisy, blurred thin limbs) at least nearer to it than to the background
+    dmin, d_bg = dist.min(0), np.linalg.norm(f - bg, axis=-1)
+    near = dmin < PART_DISTANCE
+    if noisy:
+        near |= (dmin < 2 * PART_DISTANCE) & (dmin < d_bg)
+    labels = np.where(near, nearest, UNKNOWN)
     labels = np.where(fg, labels, BACKGROUND)
     labels = _near_core(labels, pure, len(centres))
     labels = _drop_specks(labels, len(centres))
@@ -143,8 +156,8 @@ def _largest(mask: np.ndarray) -> np.ndarray:
 
 def _roles(masks: list[np.ndarray]) -> list[int]:
     """Cluster index of head, torso, arms, legs (ROLES order): the two thickest parts (largest inscribed
-    disc) are the head and the torso, and of those the head is the rounder (smallest enclosing circle over
-    largest inscribed one);
+    disc) are the head and the torso, and of those the head is the smaller one unless it is clearly less
+    round (enclosing circle over inscribed one);
     the legs are the thin part farther from the head."""
     import cv2
 
@@ -161,7 +174,10 @@ def _roles(masks: list[np.ndarray]) -> list[int]:
         enclosing = cv2.minEnclosingCircle(np.stack([xx, yy], 1).astype(np.float32))[1]
         fits.append((r, enclosing / max(r, 0.5), np.array([cx, cy], dtype=np.float64)))
     thick = sorted(range(len(masks)), key=lambda k: -fits[k][0])
-    head, torso = sorted(thick[:2], key=lambda k: fits[k][1])
+    # the head is the smaller of the two (a visible torso keeps at least twice a head's area, even behind
+    # both arms), unless it is much less round (a torso shrunk to a stub by blur and occlusion)
+    a, b = sorted(thick[:2], key=lambda k: masks[k].sum())
+    head, torso = (a, b) if fits[a][1] < 1.25 * fits[b][1] else (b, a)
     c = fits[head][2]
 
     def spread(k):
