@@ -79,7 +79,7 @@ def load_dit(
     """The folder's DiT in eval mode on `device` in `dtype` (float8 files are dequantized to `dtype`).
 
     weights_key: "module" (default) or "ema" for Tencent .pt files that hold both.
-    transforms:  applied to the model on meta before its weights are assigned (e.g. `convert.lora.merge_on_load`).
+    transforms:  applied to the model on meta before its weights are assigned (fp8 layers, offload, ...).
     """
     state = to_tencent_names(read_state_dict(folder.transformer, weights_key, fp8_dtype=dtype))
     config = dit_config(folder, state)

@@ -46,15 +46,17 @@ def load_pipeline(
     *,
     device: str | None = "cpu",
     dtype="float32",
-    loras: list[tuple[str | Path, float]] | None = None,
+    loras: list[tuple[str | Path, float] | str] | None = None,
+    lora_mode: str = "merge",
     weights_key: str | None = None,
     transforms: Iterable[Transform] = (),
     progress: LoadProgress | None = None,
 ):
-    """`loras`: (file, strength) pairs merged into the DiT as it loads (Tencent/Kohya or PEFT key format).
+    """`loras`: (file, weight) pairs or "file:weight" strings, any LoRA format (docs/lora.md); `lora_mode`
+    "merge" adds them into the DiT weights, "runtime" keeps them as PEFT adapters (weights changeable).
     `weights_key`: "module" (default) or "ema" for Tencent .pt checkpoints that hold both.
-    `transforms`: more `transform(model) -> model` callables applied to the DiT before its weights arrive."""
-    from vitascope.convert.lora import merge_on_load
+    `transforms`: `transform(model) -> model` callables applied to the DiT on meta, before its weights arrive
+    (the slot for fp8 layers, offload hooks, sequence parallel)."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.video import VideoPipeline
 
@@ -63,16 +65,20 @@ def load_pipeline(
     # 2. The folder's parts.
     folder = detect_folder(demo_model_path() if model is None else Path(model))
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
-    # 3. The DiT: build on meta -> LoRA merges and other transforms -> strict load -> place.
-    plan = [*(merge_on_load(path, strength) for path, strength in loras or []), *transforms]
+    # 3. The DiT: build on meta -> transforms -> strict load -> place; then LoRAs (PEFT, merged or at run time).
     dit = load_dit(
         folder,
         dev,
         dt,
         weights_key=weights_key,
-        transforms=plan,
+        transforms=transforms,
         progress=(lambda done, total: progress("weights", done, total)) if progress else None,
     )
+    applied = []
+    if loras:
+        from vitascope.convert.lora_peft import load_loras
+
+        applied = load_loras(dit, loras, mode=lora_mode)
     # 4. VAE and text encoders.
     vae = load_vae(
         folder.vae,
@@ -93,6 +99,8 @@ def load_pipeline(
     }
     if weights_key:
         identity["weights_key"] = weights_key
+    if applied:
+        identity["loras"] = applied
     return VideoPipeline(
         dit,
         vae,
