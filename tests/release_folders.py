@@ -9,19 +9,16 @@ from safetensors.torch import load_file
 
 from vitascope.io.fp8 import scale_map_path
 
-# Small stand-ins for the Avatar's own modules (names as in the release; shapes need not be the release's).
-AVATAR_EXTRA = {
-    "ref_in.proj.weight": (32, 16, 1, 2, 2),
-    "ref_in.proj.bias": (32,),
-    "before_proj.weight": (32, 32),
-    "before_proj.bias": (32,),
-    "audio_proj.proj1.weight": (16, 40),
-    "audio_proj.norm.weight": (32,),
-    "motion_exp.mlp.0.weight": (8, 256),
-    "fps_proj.mlp.0.weight": (32, 256),
-    "audio_adapter_blocks.0.to_q.weight": (16, 32),
-    "audio_adapter_blocks.0.to_kv.weight": (32, 32),
-}
+
+def avatar_state(tiny: Path) -> dict[str, torch.Tensor]:
+    """A small AvatarDiT (the folder's DiT config without I2V, narrow audio modules), seeded."""
+    from vitascope.models.audio.avatar_dit import AvatarDiT
+    from vitascope.models.dit import DiTConfig
+
+    cfg = json.loads((tiny / "transformer" / "config.json").read_text())
+    config = DiTConfig.from_dict({**cfg, "image_condition_type": None, "guidance_embed": False})
+    torch.manual_seed(0)
+    return AvatarDiT(config, audio_channels=4, adapter_dim_head=16, audio_hidden=24).state_dict()
 
 
 def dit_state(tiny: Path) -> dict[str, torch.Tensor]:
@@ -32,10 +29,9 @@ def tencent_release(tiny: Path, ckpts: Path, state=None, *, ema=None, avatar=Fal
     """ckpts/hunyuan-video-t2v-720p/{transformers,vae}, text encoders beside it (the release's ckpts/)."""
     model_dir = ckpts / "hunyuan-video-t2v-720p"
     (model_dir / "transformers").mkdir(parents=True)
-    state = dict(dit_state(tiny) if state is None else state)
-    if avatar:
-        g = torch.Generator().manual_seed(0)
-        state.update({k: torch.randn(s, generator=g) for k, s in AVATAR_EXTRA.items()})
+    if state is None:
+        state = avatar_state(tiny) if avatar else dit_state(tiny)
+    state = dict(state)
     obj = {"module": state, **({"ema": ema} if ema is not None else {})}
     name = "mp_rank_00_model_states_fp8.pt" if fp8 else "mp_rank_00_model_states.pt"
     if fp8:

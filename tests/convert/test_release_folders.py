@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import torch
-from release_folders import AVATAR_EXTRA, dit_state, quantize_blocks, tencent_release
 
+from release_folders import avatar_state, dit_state, quantize_blocks, tencent_release
 from vitascope import cli
 from vitascope.convert.folder import detect_folder
 from vitascope.convert.loader import load_dit
@@ -65,8 +65,13 @@ def test_avatar_release_tree_is_recognised_from_any_level(tiny, tmp_path, given)
         and folder.text_encoder_2 == ckpts / "text_encoder_2"
     )
     assert folder.audio_encoder == ckpts / "whisper-tiny" and folder.face_detector == ckpts / "det_align"
-    with pytest.raises(WeightLoadError, match="avatar DiT"):  # recognised by its keys; its class comes later
-        load_dit(folder)
+    if given == "weights":  # the Avatar DiT class is chosen from the keys and loads strictly
+        from vitascope.models.audio.avatar_dit import AvatarDiT
+
+        dit = load_dit(folder)
+        want = avatar_state(tiny)
+        assert isinstance(dit, AvatarDiT) and dit.state_dict().keys() == want.keys()
+        assert all(torch.equal(dit.state_dict()[k], want[k]) for k in want)
 
 
 def test_inspect_reports_the_avatar_variant_and_its_parts(tiny, tmp_path, run_cli):
@@ -74,7 +79,7 @@ def test_inspect_reports_the_avatar_variant_and_its_parts(tiny, tmp_path, run_cl
     r = run_cli("inspect", tmp_path / "weights")
     assert r.returncode == 0, r.stderr
     assert "variant:    avatar" in r.stdout and "layout:     tencent" in r.stdout
-    assert f"not checked: {len(AVATAR_EXTRA)} tensors of the avatar modules" in r.stdout
+    assert "every key and shape fits the variant" in r.stdout
     assert "whisper-tiny" in r.stdout and "det_align" in r.stdout
 
 
@@ -125,3 +130,16 @@ def test_inspect_fp8_file_with_and_without_its_scale_map(tiny, tmp_path, run_cli
     assert r.returncode != 0 and "scale map" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(WeightLoadError, match="scale map"):
         load_dit(detect_folder(root))
+
+
+def test_inspect_names_avatar_keys_missing_from_a_partial_file(tiny, tmp_path, run_cli):
+    state = avatar_state(tiny)
+    for k in [k for k in state if k.startswith("audio_adapter_blocks.3.")]:
+        state.pop(k)
+    tencent_release(tiny, tmp_path / "weights" / "ckpts", state, avatar=True)
+    r = run_cli("inspect", tmp_path / "weights")
+    assert (
+        r.returncode == 2
+        and "avatar variant" in r.stderr
+        and "audio_adapter_blocks.3.to_q.weight" in r.stderr
+    )

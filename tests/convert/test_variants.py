@@ -29,7 +29,7 @@ def test_released_variants_are_told_apart():
     }
     avatar = detect_variant(shapes, t2v)
     assert avatar.name == "avatar"
-    with pytest.raises(WeightLoadError, match="recognises but cannot run yet"):
+    with pytest.raises(WeightLoadError, match="an Avatar checkpoint needs"):
         build_dit(avatar, t2v, shapes)
 
 

@@ -8,9 +8,8 @@ most specific variant wins (highest priority first). Register a new one with `re
                  priority=50)
 
 The Avatar release ships under the T2V file name and adds its own modules, so it is recognised here by those
-keys. Its builder is looked up lazily: `build_avatar_dit(config, shapes)` in `vitascope.models.audio.avatar_dit`
-(where STYLE puts the avatar model); `register_dit("avatar", ...)` replaces the entry outright. Until one of the
-two exists the loader says the variant cannot run yet.
+keys and built as `models.audio.avatar_dit.AvatarDiT` (imported only then), its audio widths read off the
+checkpoint. A variant whose builder is missing from an install is still recognised, and loading it says so.
 """
 
 from __future__ import annotations
@@ -148,11 +147,29 @@ register_dit(
 register_dit(
     "avatar",
     lambda shapes, cfg: _has_any(shapes, AVATAR_PREFIXES),
-    _Lazy("vitascope.models.audio.avatar_dit", "build_avatar_dit"),
+    _Lazy("vitascope.models.dit.variants", "_avatar"),
     priority=100,
     description="audio-driven avatar (HunyuanVideo-Avatar)",
     own_prefixes=AVATAR_PREFIXES,
 )
+
+
+def _avatar(config: DiTConfig, shapes: Shapes) -> nn.Module:
+    """The release's AvatarDiT, with the audio widths of this checkpoint (release: 1024 hidden, 384 x 5 Whisper
+    states over a 10-frame window, one 1024-wide adapter head)."""
+    from vitascope.models.audio.avatar_dit import AUDIO_LAYERS, AUDIO_WINDOW, AvatarDiT
+
+    need = ("audio_proj.proj1.weight", "audio_adapter_blocks.0.to_q.weight")
+    if any(k not in shapes for k in need):
+        raise WeightLoadError(f"an Avatar checkpoint needs {' and '.join(need)}; this one lacks them")
+    hidden, in_dim = shapes[need[0]]
+    return AvatarDiT(
+        config,
+        audio_channels=in_dim // (AUDIO_WINDOW * AUDIO_LAYERS),
+        audio_layers=AUDIO_LAYERS,
+        adapter_dim_head=shapes[need[1]][0],
+        audio_hidden=hidden,
+    )
 
 
 def _latent_concat_shape(shapes: Shapes) -> bool:
