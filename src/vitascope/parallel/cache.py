@@ -96,6 +96,9 @@ class StepCache:
     def install(self, dit) -> StepCache:
         if self._dit is not None:
             raise RuntimeError("this cache is already installed on a model")
+        stale = getattr(vars(dit).get("run_blocks"), "__self__", None)
+        if isinstance(stale, StepCache):  # left installed by a run that raised (a cancelled job)
+            stale.remove()
         self._dit, self._orig_run_blocks = dit, dit.run_blocks
         dit.run_blocks = self._run_blocks  # instance attribute shadows the method; remove() deletes it
         if self.policy == "fbcache":

@@ -107,7 +107,7 @@ def offload_blocks(model: nn.Module, device, prefetch: bool = True) -> BlockOffl
     for name, child in model.named_children():
         if name not in BLOCK_LISTS:
             child.to(device)
-    for name, p in model.named_parameters(recurse=False):
+    for p in model.parameters(recurse=False):
         p.data = p.data.to(device)
     return BlockOffload(model, device, prefetch)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
@@ -69,13 +70,28 @@ def generate(
     ),
     lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
     lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
+    offload: str | None = typer.Option(
+        None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
+    ),
+    quantize: str | None = typer.Option(None, "--quantize", help="fp8: e4m3 weights of the DiT blocks."),
+    cache: str | None = typer.Option(
+        None, "--cache", help="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
+    ),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
+    attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
+    plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
 ) -> None:
-    """Generate a video from a prompt (and optionally a first-frame image)."""
+    """Generate a video from a prompt (and optionally a first-frame image).
+
+    Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
+    and rank 0 writes the output."""
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
     from vitascope.pipelines.output import save_result
 
     _quiet_transformers()
+    speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
     opts = GenerationOptions(
         prompt=prompt,
         task="i2v" if image else "t2v",
@@ -91,16 +107,38 @@ def generate(
         cfg_scale=cfg_scale,
         i2v_stability=i2v_stability,
         fps=fps,
+        cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
     pipe.vae_tiling = vae_tiling
-    result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    if plan:
+        from vitascope.parallel.speed import describe_plan
+
+        for line in describe_plan(pipe, speed, _activation_bytes(pipe, opts)):
+            typer.echo(line)
+        return
+    apply_speed(pipe, speed)
+    rank = sequence_parallel_from_env(pipe)
+    opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
+    result = pipe.generate(opts, progress=_progress_bar("denoising") if rank == 0 else None)
+    if rank != 0:
+        return
     out = save_result(result, output)
     o = result.options
     typer.echo(
         f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)"
     )
+
+
+def _activation_bytes(pipe, opts) -> int:
+    """A rough DiT activation estimate: the widest per-block tensors for the token count of this size."""
+    o = opts.resolve(pipe.defaults)
+    c, (ft, fs) = pipe.dit.config, pipe.latent_scale
+    pt, ph, pw = c.patch_size
+    tokens = ((o.frames - 1) // ft + 1) // pt * (o.height // fs // ph) * (o.width // fs // pw) + 256
+    width = 3 * c.hidden_size + c.mlp_hidden + 2 * c.hidden_size  # qkv, mlp input, residual stream, output
+    return tokens * width * next(pipe.dit.parameters()).element_size()
 
 
 def demo(

@@ -60,6 +60,7 @@ class GenerationOptions:
     cfg_scale: float | None = None
     i2v_stability: bool | None = None
     fps: int | None = None
+    cache: str | None = None  # step cache "POLICY[:THRESHOLD]" (teacache, fbcache, deepcache); None = off
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -115,6 +116,10 @@ def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
         raise InvalidOptionError(f"guidance must be >= 0, got {o.guidance}")
     if o.fps is not None and not (1 <= o.fps <= 120):
         raise InvalidOptionError(f"fps must be between 1 and 120, got {o.fps}")
+    if o.cache:
+        from vitascope.parallel.cache import StepCache
+
+        StepCache.parse(o.cache)
     if limits is not None:
         if o.frames is not None and o.frames > limits.max_frames:
             raise InvalidOptionError(f"frames {o.frames} is above this server's limit of {limits.max_frames}")

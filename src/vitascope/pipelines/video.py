@@ -154,7 +154,10 @@ class VideoPipeline:
             image_latents = first.repeat(1, 1, latents.shape[2], 1, 1) if mode == "latent_concat" else first
             if mode == "latent_concat":
                 image_latents[:, :, 1:] = 0
-        # 4. Denoise.
+        # 4. Denoise (through a step cache, which also counts the DiT calls).
+        from vitascope.parallel.cache import StepCache
+
+        cache = StepCache.parse(opts.cache).install(self.dit)  # replaces one left by a failed run
         latents = sample_dit(
             self.dit,
             latents,
@@ -169,7 +172,9 @@ class VideoPipeline:
             mode=mode,
             progress=progress,
             should_stop=should_stop,
+            wrap_predict=cache.wrap,
         )
+        cache.remove()
         # 5. Decode (latent concat spends its first 4 frames on the condition, as the reference drops them).
         video = self.decode(latents)
         if mode == "latent_concat":
@@ -181,5 +186,10 @@ class VideoPipeline:
             "model": self.identity,
             "seconds": round(seconds, 3),
             "frames": len(video),
+            "speed": {
+                **(self.speed.to_dict() if getattr(self, "speed", None) is not None else {}),
+                "cache": cache.spec,
+                "dit_calls": dict(cache.stats),
+            },
         }
         return GenerationResult(video=video, fps=opts.fps, options=opts, metadata=meta)

@@ -1,0 +1,63 @@
+"""The speed vocabulary end to end: `vitascope generate` with --cache/--quantize/--offload/--attention on the
+tiny model writes each setting and the DiT call count to the sidecar; bad values give one error line; --plan."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vitascope.pipelines.tiny import write_tiny_model
+
+ARGS = ["--prompt", "a red circle", "--height", "32", "--width", "32", "--frames", "5", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def _run(*args, launcher=("-m", "vitascope.cli")):
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, *launcher, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_speed_options_reach_the_sidecar(model, tmp_path):
+    out = tmp_path / "v.mp4"
+    r = _run(
+        "generate", "--model", str(model), *ARGS, "--steps", "6", "--output", str(out),
+        "--cache", "fbcache:1e9", "--quantize", "fp8", "--offload", "block", "--attention", "math",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    speed = json.loads((tmp_path / "v.mp4.json").read_text())["speed"]
+    assert speed["offload"] == "block" and speed["quantize"] == "fp8" and speed["attention"] == "math"
+    assert speed["cache"] == "fbcache:1e+09"
+    assert speed["dit_calls"] == {"full": 1, "cached": 5}  # cfg 1 on the tiny model: one branch
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--cache", "warp"], "--cache must be POLICY[:THRESHOLD]"),
+        (["--offload", "disk"], "--offload must be 'model' or 'block'"),
+        (["--attention", "nope"], "attention backend must be one of"),
+    ],
+)
+def test_bad_speed_options_fail_clearly(model, tmp_path, args, expected):
+    r = _run("generate", "--model", str(model), *ARGS, "--output", str(tmp_path / "x.mp4"), *args)
+    assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plan_prints_residency_and_peak(model, tmp_path):
+    r = _run("generate", "--model", str(model), *ARGS, "--plan", "--offload", "block", "--quantize", "fp8")
+    assert r.returncode == 0, r.stderr
+    assert "dit" in r.stdout and "expected peak on cpu" in r.stdout
+    assert not (tmp_path / "x.mp4").exists()
