@@ -86,7 +86,9 @@ def plot(rows: list[dict], path: Path) -> None:
     )
     for i, m in enumerate(models):
         for j, p in enumerate(policies):
-            pts = [r for r in rows if r["model"] == m and r["policy"] == p]
+            pts = sorted(
+                (r for r in rows if r["model"] == m and r["policy"] == p), key=lambda r: r["threshold"]
+            )
             ax = axes[i][j]
             x = [r["threshold"] for r in pts]
             ax.plot(x, [r["call_ratio"] for r in pts], "o-", color="tab:blue", label="fewer DiT calls (x)")
