@@ -21,6 +21,9 @@ def serve(
         None, "--token", help="Require 'Authorization: Bearer TOKEN' on every route."
     ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    devices: str | None = typer.Option(
+        None, "--devices", help="One worker per listed device over one queue, e.g. cuda:0,cuda:1 or cpu,cpu."
+    ),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
     store: Path | None = typer.Option(
         None, "--store", help="SQLite file of the job store (default DATA/jobs.sqlite)."
@@ -52,7 +55,8 @@ def serve(
         host=host,
         port=port,
         token=token,
-        device=device,
+        device=devices.split(",")[0].strip() if devices else device,
+        devices=tuple(d.strip() for d in devices.split(",") if d.strip()) if devices else (),
         dtype=dtype,
         store_path=store,
         limits=Limits(max_frames=max_frames, max_pixels=max_pixels, max_steps=max_steps),
