@@ -98,3 +98,16 @@ def test_official_scale_map_model_and_state_dict():
     del scale_map["single_blocks.0.linear1"]
     with pytest.raises(KeyError, match="single_blocks.0.linear1"):
         apply_fp8_scale_map(_model(), scale_map)
+
+
+def test_compile_is_regional_and_wired():
+    """--compile wraps each block in torch.compile (not run here: compiling on 2 shared CPU cores is slow)."""
+    from vitascope.parallel.speed import SpeedOptions, compile_blocks
+
+    dit = _model()
+    assert compile_blocks(dit) == 5
+    assert all(
+        getattr(b, "_compiled_call_impl", None) is not None for b in (*dit.double_blocks, *dit.single_blocks)
+    )
+    assert getattr(dit, "_compiled_call_impl", None) is None  # the model itself stays eager
+    assert SpeedOptions(compile=True).to_dict()["compile"] is True
