@@ -28,6 +28,7 @@ class StepInfo:
     total: int
     sigma: float
     sigma_next: float
+    window: tuple[int, ...] | None = None  # latent frames of the current context window (set by windows)
 
 
 @dataclass(frozen=True)

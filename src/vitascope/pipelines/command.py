@@ -68,8 +68,21 @@ def generate(
     vae_tiling: bool = typer.Option(
         False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
     ),
-    lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
-    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
+    lora: list[str] = typer.Option(
+        [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
+    ),
+    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Weight of each --lora given without one."),
+    lora_mode: str = typer.Option(
+        "merge", "--lora-mode", help="merge (into the weights) or runtime (PEFT adapters)."
+    ),
+    rewrite: str | None = typer.Option(
+        None, "--rewrite", help="Rewrite the prompt first: normal, master or structured (docs/rewrite.md)."
+    ),
+    rewrite_backend: str = typer.Option(
+        "offline", "--rewrite-backend", help="offline, openai:URL, local:DIR (see `vitascope rewrite`)."
+    ),
+    rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
+    rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
     offload: str | None = typer.Option(
         None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
     ),
@@ -92,6 +105,14 @@ def generate(
 
     _quiet_transformers()
     speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
+    rewritten = None
+    if rewrite:
+        from vitascope.rewrite import rewrite_prompt
+        from vitascope.rewrite.command import backend_options
+
+        backend = backend_options(rewrite_backend, rewrite_api_model, rewrite_api_key)
+        rewritten = rewrite_prompt(prompt, rewrite, backend)
+        prompt = rewritten.prompt
     opts = GenerationOptions(
         prompt=prompt,
         task="i2v" if image else "t2v",
@@ -110,7 +131,10 @@ def generate(
         cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
-    pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
+    from vitascope.convert.lora import parse_lora_spec
+
+    loras = [parse_lora_spec(x, lora_scale) for x in lora]
+    pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
     if plan:
         from vitascope.parallel.speed import describe_plan
@@ -124,6 +148,8 @@ def generate(
     result = pipe.generate(opts, progress=_progress_bar("denoising") if rank == 0 else None)
     if rank != 0:
         return
+    if rewritten is not None:  # the sidecar keeps both prompts
+        result.metadata["prompt_rewrite"] = rewritten.to_dict()
     out = save_result(result, output)
     o = result.options
     typer.echo(

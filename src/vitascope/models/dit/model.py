@@ -27,7 +27,7 @@ from vitascope.models.dit.context import Context, DiTInputs, trim_text_padding
 from vitascope.models.dit.refiner import SingleTokenRefiner
 from vitascope.nn.attention import Backend, get_backend
 from vitascope.nn.embeddings import MLPEmbedder, PatchEmbed, TimestepEmbedder
-from vitascope.nn.rope import rope_cos_sin
+from vitascope.nn.rope import riflex_frequency, rope_cos_sin
 
 HOOKS = ("embed_vec", "embed_tokens", "after_double", "after_single", "before_head")
 
@@ -54,12 +54,23 @@ class HunyuanVideoDiT(nn.Module):
         self.gradient_checkpointing = False
         self._plugins: list = []
         self._rope_cache: dict = {}
+        self._time_freq: tuple[int, float] | None = None
 
     # ---- set from outside ----------------------------------------------------------------------------------
     def set_attention(self, backend: str | Backend) -> None:
         """Choose the attention backend by name (see `nn.attention`) or as a callable (a wrapper)."""
         get_backend(backend)  # fail now, not in the middle of a run
         self.attn_backend = backend
+
+    def set_riflex(self, native_frames: int | None, target_frames: int = 0) -> None:
+        """RIFLEx for one long clip past the trained length (latent frames); None turns it off."""
+        c = self.config
+        self._time_freq = (
+            None
+            if native_frames is None
+            else riflex_frequency(c.rope_dim_list[0], c.rope_theta, native_frames, target_frames)
+        )
+        self._rope_cache.clear()
 
     def add_plugin(self, plugin) -> None:
         """A plugin is any object with some of the hook methods (`HOOKS`); they run after the subclass's."""
@@ -185,7 +196,9 @@ class HunyuanVideoDiT(nn.Module):
             if len(self._rope_cache) > 16:  # a long-video run visits few grids; keep the cache bounded
                 self._rope_cache.clear()
             c = self.config
-            self._rope_cache[key] = rope_cos_sin(grid, c.rope_dim_list, c.rope_theta, offsets, device=device)
+            self._rope_cache[key] = rope_cos_sin(
+                grid, c.rope_dim_list, c.rope_theta, offsets, device=device, time_freq=self._time_freq
+            )
         return self._rope_cache[key]
 
     # Hooks a subclass overrides (no-ops here); plugins' methods of the same names run after them.
