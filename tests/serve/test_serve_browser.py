@@ -51,6 +51,8 @@ def test_login_then_text_to_video_shows_the_video(server, page):
     expect(page).to_have_url(server.url + "/ui/")
 
     expect(page.locator("#t2v-height input")).to_have_value("32")  # the model's defaults arrived
+    # the tiny model embeds guidance, so the one guidance box drives `guidance` (true CFG for the demo model)
+    expect(page.locator("#t2v-guidance")).to_contain_text("embedded in the model")
     page.locator("#t2v-prompt textarea").fill("a red ball on a blue floor")
     page.locator("#t2v-steps input").fill("3")
     page.click("#t2v-generate")

@@ -304,7 +304,10 @@ def load_config(path: str | Path | None) -> CurateConfig:
     text = path.read_text()
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10: the same parser, from PyPI
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         else:

@@ -1,20 +1,59 @@
-"""One attention entry point for every model in vitascope.
+"""One attention entry point for every model in vitascope, and a registry of backends.
 
 Inputs are laid out token-major, `[B, L, N, K]`, because that is how the fused qkv projections come out; the
-backends transpose as they need. Backends are picked explicitly; a missing one raises a clear error instead of
-silently falling back, so a benchmark never measures something other than what it names.
+backends transpose as they need. Backends are picked explicitly, by name or as a callable, from outside the
+model (`model.set_attention(...)`); a missing one raises a clear error instead of silently falling back, so a
+benchmark never measures something other than what it names.
+
+A backend is `fn(q, k, v, mask) -> [B, L, N, K]` where `mask` is None or a boolean `[B, 1 or N, L, L']`
+(True = may attend). Wrappers (sequence parallel) take a backend and return one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from vitascope.errors import InvalidOptionError
 
-BACKENDS = ("sdpa", "math", "flash")
+Backend = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    fn: Backend
+    requires: str | None = None  # the importable module this backend needs
+    hint: str = ""  # what to do when it is missing
+
+
+_REGISTRY: dict[str, BackendEntry] = {}
+
+
+def register_backend(name: str, fn: Backend, *, requires: str | None = None, hint: str = "") -> None:
+    """Add a backend under `name` (replacing one of the same name)."""
+    _REGISTRY[name] = BackendEntry(fn, requires, hint)
+
+
+def available_backends() -> list[str]:
+    """Registered backends whose packages are importable here."""
+    return [n for n, e in _REGISTRY.items() if e.requires is None or _importable(e.requires)]
+
+
+def get_backend(backend: str | Backend) -> Backend:
+    """The callable for a name (or the callable itself); a clear error when unknown or not installed."""
+    if callable(backend):
+        return backend
+    entry = _REGISTRY.get(backend)
+    if entry is None:
+        raise InvalidOptionError(f"attention backend must be one of {sorted(_REGISTRY)}, got {backend!r}")
+    if entry.requires is not None and not _importable(entry.requires):
+        raise InvalidOptionError(f"attention backend {backend!r} is not installed: {entry.hint}")
+    return entry.fn
 
 
 def attention(
@@ -23,7 +62,7 @@ def attention(
     v: torch.Tensor,
     key_mask: torch.Tensor | None = None,
     pair_mask: torch.Tensor | None = None,
-    backend: str = "sdpa",
+    backend: str | Backend = "sdpa",
 ) -> torch.Tensor:
     """Scaled dot-product attention with scale 1/sqrt(K).
 
@@ -31,21 +70,11 @@ def attention(
     pair_mask: [B, 1 or N, L, L] bool, True where query i may attend to key j (the token refiner's mask).
     Returns [B, L, N*K].
     """
-    if backend not in BACKENDS:
-        raise InvalidOptionError(f"attention backend must be one of {BACKENDS}, got {backend!r}")
-    mask = _combine_masks(key_mask, pair_mask)
-    if backend == "flash":
-        out = _flash(q, k, v, key_mask, pair_mask)
-    elif backend == "sdpa":
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-        ).transpose(1, 2)
-    else:
-        out = _math(q, k, v, mask)
-    return out.flatten(2)  # [B, L, N*K]
+    fn = get_backend(backend)
+    return fn(q, k, v, combine_masks(key_mask, pair_mask)).flatten(2)  # [B, L, N*K]
 
 
-def _combine_masks(key_mask, pair_mask):
+def combine_masks(key_mask, pair_mask):
     mask = None
     if key_mask is not None:
         mask = key_mask[:, None, None, :].bool()  # [B, 1, 1, L]
@@ -54,7 +83,17 @@ def _combine_masks(key_mask, pair_mask):
     return mask
 
 
-def _math(q, k, v, mask):
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def sdpa(q, k, v, mask):
+    return F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
+    ).transpose(1, 2)
+
+
+def math_attention(q, k, v, mask):
     """The plain reference every fast path is tested against (float32 softmax)."""
     q, k, v = (x.transpose(1, 2) for x in (q, k, v))  # [B, N, L, K]
     scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
@@ -64,19 +103,35 @@ def _math(q, k, v, mask):
     return out.to(q.dtype).transpose(1, 2)  # [B, L, N, K]
 
 
-def _flash(q, k, v, key_mask, pair_mask):
-    try:
-        from flash_attn import flash_attn_func
-    except ImportError as e:
-        raise InvalidOptionError(
-            "attention backend 'flash' needs the flash-attn package (CUDA only): pip install flash-attn, "
-            "or use backend 'sdpa'"
-        ) from e
-    if pair_mask is not None or (key_mask is not None and not bool(key_mask.all())):
-        # Padded text only ever sits at the end of the sequence, so equal-length samples are the common case;
-        # masked batches go through SDPA, which is exact and still fused on GPU.
-        mask = _combine_masks(key_mask, pair_mask)
-        return F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-        ).transpose(1, 2)
+def flash(q, k, v, mask):
+    from flash_attn import flash_attn_func
+
+    if mask is not None:
+        # Masked batches (padded text of unequal prompts) go through SDPA, which is exact and still fused on
+        # GPU; the pipelines trim padding once per prompt, so batch-1 generation never gets here.
+        return sdpa(q, k, v, mask)
     return flash_attn_func(q, k, v)
+
+
+def sage(q, k, v, mask):
+    from sageattention import sageattn
+
+    if mask is not None:
+        return sdpa(q, k, v, mask)
+    return sageattn(q, k, v, tensor_layout="NHD", is_causal=False)
+
+
+register_backend("sdpa", sdpa)
+register_backend("math", math_attention)
+register_backend(
+    "flash",
+    flash,
+    requires="flash_attn",
+    hint="pip install flash-attn (CUDA only), or use backend 'sdpa'",
+)
+register_backend(
+    "sage",
+    sage,
+    requires="sageattention",
+    hint="pip install sageattention (CUDA only), or use backend 'sdpa'",
+)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vitascope.errors import InvalidOptionError
-from vitascope.pipelines.denoise import TextCondition, denoise
+from vitascope.pipelines.denoise import TextCondition, sample_dit
 from vitascope.pipelines.options import GenerationOptions, Limits, ModelDefaults, validate
 from vitascope.pipelines.result import GenerationResult
 
@@ -209,7 +209,7 @@ class VideoPipeline:
             if mode == "latent_concat":
                 image_latents[:, :, 1:] = 0
         # 4. Denoise.
-        latents = denoise(
+        latents = sample_dit(
             self.dit,
             latents,
             cond,
@@ -218,9 +218,9 @@ class VideoPipeline:
             shift=opts.flow_shift,
             guidance=opts.guidance,
             cfg_scale=opts.cfg_scale,
+            dtype=next(self.dit.parameters()).dtype,
             image_latents=image_latents,
             mode=mode,
-            token_replace=(mode == "token_replace"),
             progress=progress,
             should_stop=should_stop,
         )

@@ -48,8 +48,8 @@ def build_blocks(service: JobService):
 
     def run(task, prompt, negative, height, width, frames, steps, seed, guidance, image_path, progress):
         fields = dict(task=task, prompt=prompt, negative_prompt=negative or None, height=_int(height),
-                      width=_int(width), frames=_int(frames), steps=_int(steps), seed=int(seed or 0),
-                      guidance=guidance)  # fmt: skip
+                      width=_int(width), frames=_int(frames), steps=_int(steps), seed=int(seed or 0))  # fmt: skip
+        fields[guidance_field(service)] = guidance  # the one guidance this model reads
         image = Path(image_path).read_bytes() if image_path else None
         try:
             job = service.submit(JobRequest(**fields), image)
@@ -74,14 +74,18 @@ def build_blocks(service: JobService):
         with gr.Row():
             steps = gr.Number(label="steps", precision=0, elem_id=f"{prefix}-steps")
             seed = gr.Number(label="seed", value=0, precision=0, elem_id=f"{prefix}-seed")
-            guidance = gr.Number(label="guidance", elem_id=f"{prefix}-guidance")
+            guidance = gr.Number(label="guidance", elem_id=f"{prefix}-guidance")  # relabelled on load
         negative = gr.Textbox(label="negative prompt", lines=1, elem_id=f"{prefix}-negative")
         return negative, height, width, frames, steps, seed, guidance
 
     def defaults():
         service.worker.ready.wait(timeout=5)
         d = service.worker.defaults
-        one = [None] * 5 if d is None else [d.height, d.width, d.frames, d.steps, d.guidance]
+        if d is None:
+            return [None] * 10
+        field = guidance_field(service)
+        label = GUIDANCE_LABELS[field]
+        one = [d.height, d.width, d.frames, d.steps, gr.update(value=getattr(d, field), label=label)]
         return one + one
 
     with gr.Blocks(title="Vitascope", analytics_enabled=False) as blocks:
@@ -137,6 +141,21 @@ def mount(app, service: JobService) -> None:
         ssr_mode=False,
         show_error=True,
     )
+
+
+GUIDANCE_LABELS = {
+    "guidance": "guidance (embedded in the model)",
+    "cfg_scale": "guidance (true CFG scale; 1 = off)",
+}
+
+
+def guidance_field(service: JobService) -> str:
+    """`guidance` for DiTs that embed it (the released T2V), `cfg_scale` for the others (the demo model):
+    the UI's one guidance box must drive the guidance the served model actually uses."""
+    pipe = service.worker.pipe
+    if pipe is not None and not pipe.dit.config.guidance_embed:
+        return "cfg_scale"
+    return "guidance"
 
 
 def _int(v) -> int | None:

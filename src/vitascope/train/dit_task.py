@@ -249,24 +249,32 @@ class DiTTask:
         if self.vae is None:
             return []
         from vitascope.media import write_video
-        from vitascope.train.evaluate import generate_latents, latents_to_frames
+        from vitascope.models.dit.sampling import TextCondition, sample_dit
+        from vitascope.train.evaluate import latents_to_frames
 
         stage = self.recipe.stage_at(step)[1]
         video = max(stage.buckets, key=lambda b: b.frames)
+        dev = next(model.parameters()).device
         out = []
         for i, prompt in enumerate(PREVIEW_PROMPTS):
-            states, mask, pooled = self._encode_text([prompt])
-            empty = self._encode_text([""])
-            lat = generate_latents(
-                model,
-                self._latent_shape(video),
-                (states, mask, pooled),
-                empty,
-                steps=20,
-                shift=self.recipe.t_shift,
-                cfg_scale=4.0,
-                seed=i,
-            )
+            cond = TextCondition(*(v.to(dev) for v in self._encode_text([prompt])))
+            empty = TextCondition(*(v.to(dev) for v in self._encode_text([""])))
+            g = torch.Generator().manual_seed(
+                i
+            )  # noise drawn on the CPU: a seed means the same clip anywhere
+            noise = torch.randn(1, *self._latent_shape(video), generator=g).to(dev)
+            with torch.no_grad():
+                lat = sample_dit(
+                    model,
+                    noise,
+                    cond,
+                    empty,
+                    steps=20,
+                    shift=self.recipe.t_shift,
+                    guidance=4.0,  # used only by DiTs that embed guidance (true CFG is off for them)
+                    cfg_scale=1.0 if model.config.guidance_embed else 4.0,
+                    dtype=next(model.parameters()).dtype,
+                )
             frames = latents_to_frames(self.vae, lat)
             out.append(write_video(frames, self.run_dir / "samples" / f"step_{step:06d}_{i}.mp4", fps=8))
         return out

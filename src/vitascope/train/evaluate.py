@@ -1,8 +1,7 @@
 """Evaluation on the synthetic world: generate from held-out canonical prompts and seeds, measure with the
 analyzer (colour, shape, motion), I2V first-frame PSNR against the input image, and temporal stability.
 
-`generate_latents` is the small sampler the trainer uses for preview videos (shifted Euler + CFG from
-`vitascope.flow`); `vitascope eval` measures through the user-facing pipeline when it is available.
+Sampling goes through the one sampler (`models.dit.sampling.sample_dit`), as the pipelines do.
 """
 
 from __future__ import annotations
@@ -14,48 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vitascope.flow import cfg_combine, euler_step, shifted_sigmas
-
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def generate_latents(
-    model: torch.nn.Module,
-    shape: tuple[int, int, int, int],
-    text: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    empty_text: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
-    steps: int,
-    shift: float,
-    cfg_scale: float,
-    seed: int,
-    first_latent: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Sample scaled latents [1, C, T, H, W]. first_latent [1, C, 1, H, W]: I2V by token replace."""
-    C, T, H, W = shape
-    dev = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)  # noise drawn on the CPU: a seed means the same clip anywhere
-    x = torch.randn(1, C, T, H, W, generator=g).to(dev)
-    text = tuple(v.to(dev) for v in text)
-    if empty_text is not None:
-        empty_text = tuple(v.to(dev) for v in empty_text)
-    if first_latent is not None:
-        first_latent = first_latent.to(dev)
-    sigmas = shifted_sigmas(steps, shift)
-    tr = first_latent is not None
-    use_cfg = empty_text is not None and cfg_scale != 1.0
-    for i in range(steps):
-        if tr:
-            x[:, :, :1] = first_latent
-        t = torch.full((1,), float(sigmas[i]) * 1000.0, device=dev)
-        v = model(x, t, text[0], text[1], text[2], token_replace=tr)
-        if use_cfg:
-            vu = model(x, t, empty_text[0], empty_text[1], empty_text[2], token_replace=tr)
-            v = cfg_combine(v, vu, cfg_scale)
-        x = euler_step(x, v, sigmas[i], sigmas[i + 1])
-    if tr:
-        x[:, :, :1] = first_latent
-    return x
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Double-stream and single-stream MM-DiT blocks.
 
-Both accept the I2V token-replace variant as an input: `tr_vec` is the second modulation vector (t=0, no
-guidance) that applies to the first `first` image tokens, i.e. the clean first latent frame. With `tr_vec`
-None every token uses `vec`.
+Each reads what it needs from the DiT's `Context`: `vec`, the RoPE tables, the key mask, the attention backend,
+and the I2V token-replace variant: `tr_vec` is the second modulation vector (t=0, no guidance) that applies to
+the first `first` image tokens, i.e. the clean first latent frame. With `tr_vec` None every token uses `vec`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ class MMDoubleStreamBlock(nn.Module):
         )
         return getattr(self, f"{s}_attn_q_norm")(q).to(v), getattr(self, f"{s}_attn_k_norm")(k).to(v), v
 
-    def forward(self, img, txt, vec, key_mask, rope, tr_vec=None, first: int = 0, backend: str = "sdpa"):
-        """img [B, L, D], txt [B, S, D], vec [B, D], key_mask [B, L+S] or None, rope (cos, sin) [L, K]."""
+    def forward(self, img, txt, ctx):
+        """img [B, L, D], txt [B, S, D]; ctx: vec [B, D], key_mask [B, L+S] or None, rope (cos, sin) [L, K]."""
+        vec, tr_vec, first, rope = ctx.vec, ctx.tr_vec, ctx.first, ctx.rope
         i1, i2 = (
             self.img_mod(vec),
             _maybe(self.img_mod, tr_vec),
@@ -59,8 +60,8 @@ class MMDoubleStreamBlock(nn.Module):
             torch.cat([iq, tq], 1),
             torch.cat([ik, tk], 1),
             torch.cat([iv, tv], 1),
-            key_mask=key_mask,
-            backend=backend,
+            key_mask=ctx.key_mask,
+            backend=ctx.attn,
         )
         img_attn, txt_attn = out[:, :L], out[:, L:]
 
@@ -90,8 +91,9 @@ class MMSingleStreamBlock(nn.Module):
         self.mlp_act = nn.GELU(approximate="tanh")
         self.modulation = ModulateDiT(hidden, 3)
 
-    def forward(self, x, L: int, vec, key_mask, rope, tr_vec=None, first: int = 0, backend: str = "sdpa"):
-        """x [B, L+S, D] with the first L tokens the image; returns the same shape."""
+    def forward(self, x, ctx):
+        """x [B, L+S, D] with the first L = ctx.n_img tokens the image; returns the same shape."""
+        L, vec, tr_vec, first, rope = ctx.n_img, ctx.vec, ctx.tr_vec, ctx.first, ctx.rope
         m1, m2 = self.modulation(vec), _maybe(self.modulation, tr_vec)  # (shift, scale, gate)
         h = split_modulate(self.pre_norm(x), first, m1[0:2], m2 and m2[0:2])
         qkv, mlp_in = self.linear1(h).split([3 * self.hidden, self.mlp_hidden], dim=-1)
@@ -99,7 +101,7 @@ class MMSingleStreamBlock(nn.Module):
         q, k = self.q_norm(q).to(v), self.k_norm(k).to(v)
         q = torch.cat([apply_rope(q[:, :L], *rope), q[:, L:]], dim=1)
         k = torch.cat([apply_rope(k[:, :L], *rope), k[:, L:]], dim=1)
-        attn = attention(q, k, v, key_mask=key_mask, backend=backend)  # [B, L+S, D]
+        attn = attention(q, k, v, key_mask=ctx.key_mask, backend=ctx.attn)  # [B, L+S, D]
         out = self.linear2(torch.cat([attn, self.mlp_act(mlp_in)], dim=-1))
         return x + split_gate(out, first, m1[2], m2 and m2[2])
 

@@ -1,0 +1,92 @@
+"""Sampling a HunyuanVideo DiT with the one sampler (`flow.sampler.denoise`): text branches, I2V input
+builders, embedded guidance and constant true CFG. Used by the pipelines, training previews and evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from vitascope.flow import embedded_guidance, shifted_sigmas
+from vitascope.flow.sampler import Predict, StepInfo, constant_guidance, denoise
+from vitascope.models.dit.context import DiTInputs, trim_text_padding
+
+
+@dataclass
+class TextCondition:
+    states: torch.Tensor  # [B, S, D_txt]
+    mask: torch.Tensor  # [B, S]
+    pooled: torch.Tensor  # [B, D_txt2]
+
+    def to_inputs(self, **kwargs) -> DiTInputs:
+        """DiT inputs with the text padding trimmed once (the only host sync of a generation's text)."""
+        states, mask, padded = trim_text_padding(self.states, self.mask)
+        return DiTInputs(states, mask, self.pooled, text_padded=padded, **kwargs)
+
+
+def dit_predict(
+    dit,
+    branches: dict[str, DiTInputs],
+    *,
+    dtype: torch.dtype,
+    image_latents: torch.Tensor | None = None,
+    mode: str | None = None,
+) -> Predict:
+    """A Predict over our DiT. I2V is an input builder here:
+
+    - "token_replace": latent frame 0 is the clean image (the caller pins it in the state); its velocity is 0,
+      so Euler never moves it;
+    - "latent_concat": [noisy, image, mask] channels into a 33-channel DiT.
+    """
+    mask_ch = None
+    if mode == "latent_concat":
+        mask_ch = torch.zeros_like(image_latents[:, :1])  # [B, 1, T, H, W]: 1 at the conditioned frame
+        mask_ch[:, :, 0] = 1
+
+    def predict(x: torch.Tensor, t: torch.Tensor, branch: str, step: StepInfo) -> torch.Tensor:
+        if mode == "latent_concat":
+            x = torch.cat([x, image_latents, mask_ch], dim=1)
+        elif mode == "token_replace":
+            x = torch.cat([image_latents[:, :, :1], x[:, :, 1:]], dim=2)
+        v = dit.run(x.to(dtype), t, branches[branch])
+        if mode == "token_replace":  # frame 0 is the clean image: never stepped
+            v = torch.cat([torch.zeros_like(v[:, :, :1]), v[:, :, 1:]], dim=2)
+        return v
+
+    return predict
+
+
+def sample_dit(
+    dit,
+    latents: torch.Tensor,
+    cond: TextCondition,
+    uncond: TextCondition | None,
+    *,
+    steps: int,
+    shift: float,
+    guidance: float,
+    cfg_scale: float,
+    dtype: torch.dtype,
+    image_latents: torch.Tensor | None = None,
+    mode: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> torch.Tensor:
+    """The T2V/I2V sampler of a plain HunyuanVideo DiT: text branches, embedded guidance, constant true CFG."""
+    B = latents.shape[0]
+    g = (
+        embedded_guidance(guidance, B, dtype=dtype, device=latents.device)
+        if dit.config.guidance_embed
+        else None
+    )
+    kw = {"guidance": g, "token_replace": mode == "token_replace"}
+    branches = {"cond": cond.to_inputs(**kw)}
+    if uncond is not None and cfg_scale > 1.0:
+        branches["negative"] = uncond.to_inputs(**kw)
+    predict = dit_predict(dit, branches, dtype=dtype, image_latents=image_latents, mode=mode)
+    if mode == "token_replace":  # pin the clean frame in the state
+        latents = torch.cat([image_latents[:, :, :1].float(), latents[:, :, 1:]], dim=2)
+    policy = constant_guidance(cfg_scale if "negative" in branches else 1.0)
+    sigmas = shifted_sigmas(steps, shift)
+    return denoise(latents, sigmas, predict, policy, progress=progress, should_stop=should_stop)
