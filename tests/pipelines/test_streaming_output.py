@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import vitascope
 from models.vae.vae_memory import LiveTensorPeak
 from vitascope import cli
-from vitascope.errors import InvalidOptionError
+from vitascope.errors import CancelledError, InvalidOptionError
 from vitascope.pipelines.options import GenerationOptions, Limits
 from vitascope.pipelines.tiny import TINY_DEFAULTS, write_tiny_model
 from vitascope.pipelines.video import _skip_frames
@@ -54,6 +54,18 @@ def test_streamed_frames_equal_the_in_memory_frames(pipe, tmp_path):
     assert meta["frames"] == 41 and meta["options"]["seed"] == 3
     with pytest.raises(InvalidOptionError, match="streamed to"):
         _ = streamed.frames
+
+
+def test_cancel_during_the_decode_leaves_no_file(pipe, tmp_path):
+    decoding = []
+    with pytest.raises(CancelledError, match="VAE decode"):
+        pipe.generate(
+            _opts(frames=41),
+            should_stop=lambda: bool(decoding),
+            output=tmp_path / "gone.mp4",
+            decode_progress=lambda done, total: decoding.append(done),
+        )
+    assert decoding and list(tmp_path.iterdir()) == []
 
 
 def test_generate_does_not_change_the_vae_tiling(pipe, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitascope.errors import InvalidOptionError
+from vitascope.errors import CancelledError, InvalidOptionError
 from vitascope.pipelines.denoise import TextCondition, sample_dit
 from vitascope.pipelines.options import GenerationOptions, Limits, ModelDefaults, validate
 from vitascope.pipelines.result import GenerationResult
@@ -138,7 +138,7 @@ class VideoPipeline:
         return np.concatenate(list(self.decode_chunks(latents, progress)))
 
     def _decode_and_write(
-        self, latents, opts, mode, start, output=None, audio=None, progress=None
+        self, latents, opts, mode, start, output=None, audio=None, progress=None, should_stop=None
     ) -> GenerationResult:
         """Steps 5-6 of `generate`: decode, and either stream into `output` or keep the frames in memory."""
         from vitascope.media import to_uint8
@@ -146,6 +146,7 @@ class VideoPipeline:
 
         # latent concat spends its first 4 frames on the condition; the reference drops them
         chunks = _skip_frames(self.decode_chunks(latents, progress), 4 if mode == "latent_concat" else 0)
+        chunks = _stop_between(chunks, should_stop)  # a cancel during a long decode leaves no partial file
         video, path = None, None
         if output is None:
             video = np.concatenate(list(chunks))
@@ -225,7 +226,14 @@ class VideoPipeline:
             should_stop=should_stop,
         )
         # 5-6. Decode, then stream into the output file or keep the frames in memory.
-        return self._decode_and_write(latents, opts, mode, start, output, audio, decode_progress)
+        return self._decode_and_write(latents, opts, mode, start, output, audio, decode_progress, should_stop)
+
+
+def _stop_between(chunks: Iterator[np.ndarray], should_stop) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        if should_stop is not None and should_stop():
+            raise CancelledError("cancelled during the VAE decode")
+        yield chunk
 
 
 def _skip_frames(chunks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
