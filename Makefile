@@ -19,10 +19,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Debian's chromium for the browser tests (playwright's own download cannot be reached).
+# Debian's chromium for the browser tests (playwright's own download cannot be reached), and espeak-ng to
+# speak the test sentences of the talking-head world and the avatar.
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium could not be installed; browser tests will be skipped"
+	@command -v espeak-ng >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null) \
+	  || echo "espeak-ng could not be installed; tests with real speech will be skipped"
 
 demo: setup
 	$(BIN)/vitascope demo --out outputs/demo

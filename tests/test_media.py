@@ -1,14 +1,13 @@
 """The incremental mp4 writer (H.264 + AAC) and the PNG writer, on real files decoded back with PyAV."""
 
-import wave
-
 import av
 import numpy as np
 import pytest
 
 from vitascope.errors import InputFileError, InvalidOptionError
 from vitascope.media import VideoWriter, as_pixels, read_video, write_png_frames, write_video
-from vitascope.mux import AudioTrack, read_audio
+from vitascope.media_audio import read_audio, write_audio
+from vitascope.mux import AudioTrack
 
 FPS = 8
 
@@ -34,8 +33,13 @@ def _streams(path):
         return {s.type: (s.codec_context.name, float(s.duration * s.time_base)) for s in c.streams}
 
 
+def _channels(path):
+    with av.open(str(path)) as c:
+        return c.streams.audio[0].codec_context.channels
+
+
 def _main_frequency(samples, rate):
-    spectrum = np.abs(np.fft.rfft(samples[:, 0]))
+    spectrum = np.abs(np.fft.rfft(samples))
     return np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()]
 
 
@@ -65,30 +69,23 @@ def test_pcm_audio_is_muxed_to_the_video_length(tmp_path, seconds):
     streams = _streams(out)
     assert streams["video"] == ("h264", n / FPS)
     assert streams["audio"] == ("aac", pytest.approx(n / FPS, abs=1024 / rate))
-    audio = read_audio(out)
-    assert audio.sample_rate == rate and audio.samples.shape[1] == 2
-    assert abs(len(audio.samples) - n / FPS * rate) <= 1024  # one AAC frame of encoder padding at most
+    audio = read_audio(out, rate)  # mono [N] at the track's own rate
+    assert _channels(out) == 2
+    assert abs(len(audio) - n / FPS * rate) <= 1024  # one AAC frame of encoder padding at most
     heard = min(seconds, n / FPS)
-    loud = np.abs(audio.samples[: int(0.9 * heard * rate)]).max()
-    assert 0.3 < loud < 0.7 and _main_frequency(audio.samples[: int(heard * rate)], rate) == pytest.approx(
-        440, abs=5
-    )
+    loud = np.abs(audio[: int(0.9 * heard * rate)]).max()
+    assert 0.3 < loud < 0.7 and _main_frequency(audio[: int(heard * rate)], rate) == pytest.approx(440, abs=5)
     if seconds < n / FPS:  # the padding is silence
-        assert np.abs(audio.samples[int((seconds + 0.1) * rate) :]).max() < 0.02
+        assert np.abs(audio[int((seconds + 0.1) * rate) :]).max() < 0.02
 
 
 def test_audio_from_a_file(tmp_path):
     rate = 16000
-    pcm = (_tone(2.0, rate, hz=1000)[:, 0] * 32767).astype(np.int16)
-    with wave.open(str(tmp_path / "voice.wav"), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(pcm.tobytes())
+    write_audio(_tone(2.0, rate, hz=1000)[:, 0], tmp_path / "voice.wav", rate)
     out = write_video(_frames(12), tmp_path / "a.mp4", fps=FPS, audio=tmp_path / "voice.wav")
     assert _streams(out)["audio"] == ("aac", pytest.approx(12 / FPS, abs=1024 / rate))
-    audio = read_audio(out)
-    assert audio.samples.shape[1] == 1 and _main_frequency(audio.samples, rate) == pytest.approx(1000, abs=5)
+    audio = read_audio(out, rate)
+    assert _channels(out) == 1 and _main_frequency(audio, rate) == pytest.approx(1000, abs=5)
 
 
 def test_bad_audio_fails_clearly(tmp_path):

@@ -24,6 +24,9 @@ app = typer.Typer(
 COMMANDS = [
     ("generate", "vitascope.pipelines.command", "generate"),
     ("convert", "vitascope.convert.command", "convert"),
+    ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
+    ("rewrite", "vitascope.rewrite.command", "rewrite"),
+    ("train-lora", "vitascope.train.lora_command", "train_lora"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),

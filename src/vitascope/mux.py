@@ -89,10 +89,12 @@ class _FileSource:
 
     def read(self, n: int) -> np.ndarray | None:
         while self._left.shape[1] == 0:
-            frame = next(self._frames, None)
-            if frame is None:
+            if self._resampler is None:
                 return None
-            pcm = [f.to_ndarray() for f in self._resampler.resample(frame)]
+            frame = next(self._frames, None)
+            pcm = [f.to_ndarray() for f in self._resampler.resample(frame)]  # None flushes at the end
+            if frame is None:
+                self._resampler = None
             self._left = np.concatenate(pcm, axis=1) if pcm else self._left
         block, self._left = self._left[:, :n], self._left[:, n:]
         return np.ascontiguousarray(block, dtype=np.float32)
@@ -154,16 +156,3 @@ def audio_source(audio: AudioInput) -> _ArraySource | _FileSource:
     raise InvalidOptionError(
         f"audio must be a file path or an AudioTrack(samples, sample_rate), got {type(audio).__name__}"
     )
-
-
-def read_audio(path: str | Path) -> AudioTrack:
-    """Decode a file's whole audio track (for tests and short clips; the muxer itself streams)."""
-    source = _FileSource(Path(path))
-    try:
-        blocks = []
-        while (block := source.read(1 << 16)) is not None:
-            blocks.append(block)
-    finally:
-        source.close()
-    samples = np.concatenate(blocks, axis=1) if blocks else np.zeros((source.channels, 0), np.float32)
-    return AudioTrack(samples.T, source.rate)

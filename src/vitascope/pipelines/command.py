@@ -67,8 +67,21 @@ def generate(
     vae_tiling: bool = typer.Option(
         False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
     ),
-    lora: list[Path] = typer.Option([], "--lora", help="LoRA file (Tencent/Kohya or PEFT keys); repeatable."),
-    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Strength of every --lora."),
+    lora: list[str] = typer.Option(
+        [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
+    ),
+    lora_scale: float = typer.Option(1.0, "--lora-scale", help="Weight of each --lora given without one."),
+    lora_mode: str = typer.Option(
+        "merge", "--lora-mode", help="merge (into the weights) or runtime (PEFT adapters)."
+    ),
+    rewrite: str | None = typer.Option(
+        None, "--rewrite", help="Rewrite the prompt first: normal, master or structured (docs/rewrite.md)."
+    ),
+    rewrite_backend: str = typer.Option(
+        "offline", "--rewrite-backend", help="offline, openai:URL, local:DIR (see `vitascope rewrite`)."
+    ),
+    rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
+    rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
     audio: Path | None = typer.Option(
         None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
     ),
@@ -79,6 +92,14 @@ def generate(
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
+    rewritten = None
+    if rewrite:
+        from vitascope.rewrite import rewrite_prompt
+        from vitascope.rewrite.command import backend_options
+
+        backend = backend_options(rewrite_backend, rewrite_api_model, rewrite_api_key)
+        rewritten = rewrite_prompt(prompt, rewrite, backend)
+        prompt = rewritten.prompt
     opts = GenerationOptions(
         prompt=prompt,
         task="i2v" if image else "t2v",
@@ -98,7 +119,10 @@ def generate(
     validate(opts)  # bad sizes fail before minutes of model loading
     if audio is not None and not audio.is_file():
         raise InputFileError(f"audio file not found: {audio}")
-    pipe = load_pipeline(model, device=device, dtype=dtype, loras=[(p, lora_scale) for p in lora])
+    from vitascope.convert.lora import parse_lora_spec
+
+    loras = [parse_lora_spec(x, lora_scale) for x in lora]
+    pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(
         opts,
@@ -106,6 +130,8 @@ def generate(
         output=output,
         audio=audio,
         decode_progress=_progress_bar("decoding", unit="frame"),
+        # the sidecar keeps both prompts
+        metadata={"prompt_rewrite": rewritten.to_dict()} if rewritten is not None else None,
     )
     o = result.options
     typer.echo(

@@ -90,9 +90,11 @@ def load_pipeline(
     *,
     device: str | None = "cpu",
     dtype="float32",
-    loras: list[tuple[str | Path, float]] | None = None,
+    loras: list[tuple[str | Path, float] | str] | None = None,
+    lora_mode: str = "merge",
 ):
-    """`loras`: (file, strength) pairs merged into the DiT (Tencent/Kohya or PEFT key format)."""
+    """`loras`: (file, weight) pairs or "file:weight" strings, any LoRA format (docs/lora.md); `lora_mode`
+    "merge" adds them into the DiT weights, "runtime" keeps them as PEFT adapters (weights changeable)."""
     from vitascope.models.text.clip import CLIPEncoder
     from vitascope.models.text.llm import LLMEncoder
     from vitascope.models.vae import load_vae
@@ -104,10 +106,11 @@ def load_pipeline(
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
 
     dit = load_dit(folder, dev, dt)
-    for path, strength in loras or []:
-        from vitascope.convert.lora import load_lora
+    applied = []
+    if loras:
+        from vitascope.convert.lora_peft import load_loras
 
-        load_lora(path, dit, strength)
+        applied = load_loras(dit, loras, mode=lora_mode)
     vae = load_vae(folder.vae, device=dev, dtype=dt).eval()
     text_cfg = {
         **OFFICIAL_TEXT,
@@ -160,6 +163,8 @@ def load_pipeline(
         ).hexdigest()[:16],
         "weights_bytes": folder.transformer.stat().st_size,
     }
+    if applied:
+        identity["loras"] = applied
     return VideoPipeline(
         dit,
         vae,

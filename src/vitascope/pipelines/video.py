@@ -138,7 +138,7 @@ class VideoPipeline:
         return np.concatenate(list(self.decode_chunks(latents, progress)))
 
     def _decode_and_write(
-        self, latents, opts, mode, start, output=None, audio=None, progress=None, should_stop=None
+        self, latents, opts, mode, start, output=None, audio=None, progress=None, should_stop=None, extra=None
     ) -> GenerationResult:
         """Steps 5-6 of `generate`: decode, and either stream into `output` or keep the frames in memory."""
         from vitascope.media import to_uint8
@@ -162,6 +162,7 @@ class VideoPipeline:
             "model": self.identity,
             "seconds": round(seconds, 3),
             "frames": frames,
+            **(extra or {}),
         }
         result = GenerationResult(
             fps=opts.fps, options=opts, metadata=meta, video=video, path=path, num_frames=frames
@@ -182,12 +183,14 @@ class VideoPipeline:
         output: str | Path | None = None,
         audio=None,
         decode_progress: Progress | None = None,
+        metadata: dict | None = None,
     ) -> GenerationResult:
         """Generate one video. With `output` (an .mp4 path, or a folder ending in '/' for PNG frames) the
         decode streams into that file and its JSON sidecar, optionally muxing `audio` (a file path or a
         `vitascope.mux.AudioTrack`), and the result holds the path, not the frames. Without it the result
         holds the float frames (`result.video`). `progress(step, steps)` follows denoising,
-        `decode_progress(frames, total)` the VAE decode."""
+        `decode_progress(frames, total)` the VAE decode. `metadata` is added to the result's metadata (and
+        so to the sidecar)."""
         start = time.perf_counter()
         # 1. Options, image and size.
         opts, image = self.resolve(options, limits)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitascope.pipelines.options import GenerationOptions
 from vitascope.serve.store import Job
@@ -39,6 +39,21 @@ class JobRequest(BaseModel):
     cfg_scale: float | None = Field(None, description="True classifier-free guidance; 1 disables it.")
     i2v_stability: bool | None = None
     fps: int | None = None
+    rewrite: Literal["normal", "master", "structured"] | None = Field(
+        None,
+        description="Rewrite the prompt first with the built-in offline rewriter (docs/rewrite.md); the job's "
+        "prompt is then the rewritten one.",
+    )
+
+    @model_validator(mode="after")
+    def _rewrite_prompt(self) -> JobRequest:
+        """Apply `rewrite` once, here, and clear it: the stored job holds the prompt the model gets."""
+        if self.rewrite:
+            from vitascope.rewrite import rewrite_prompt
+
+            self.prompt = rewrite_prompt(self.prompt, self.rewrite, "offline").prompt
+            self.rewrite = None
+        return self
 
     def to_options(self, image: str | None = None) -> GenerationOptions:
         """Build the shared option object (raises InvalidOptionError with the CLI's wording)."""

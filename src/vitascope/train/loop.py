@@ -81,6 +81,10 @@ def make_task(
         from vitascope.train.vae_task import VAETask
 
         return VAETask(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
+    if "lora" in recipe.extras:  # a LoRA fine-tune of a model folder (train/lora_task.py)
+        from vitascope.train.lora_task import LoraTask
+
+        return LoraTask(recipe, run_dir, run_root, rank, world, device=device)
     from vitascope.train.dit_task import DiTTask
 
     return DiTTask(recipe, run_dir, run_root, rank, world, device=device)
