@@ -229,7 +229,9 @@ class VideoPipeline:
             should_stop=should_stop,
         )
         # 5-6. Decode, then stream into the output file or keep the frames in memory.
-        return self._decode_and_write(latents, opts, mode, start, output, audio, decode_progress, should_stop)
+        return self._decode_and_write(
+            latents, opts, mode, start, output, audio, decode_progress, should_stop, metadata
+        )
 
 
 def _stop_between(chunks: Iterator[np.ndarray], should_stop) -> Iterator[np.ndarray]:
