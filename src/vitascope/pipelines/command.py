@@ -9,14 +9,14 @@ from pathlib import Path
 import typer
 
 
-def _progress_bar(desc: str):
+def _progress_bar(desc: str, unit: str = "step"):
     from tqdm import tqdm
 
     bar = {"b": None}
 
     def update(step: int, total: int) -> None:
         if bar["b"] is None:
-            bar["b"] = tqdm(total=total, desc=desc, unit="step")
+            bar["b"] = tqdm(total=total, desc=desc, unit=unit)
         bar["b"].update(step - bar["b"].n)
         if step == total:
             bar["b"].close()
@@ -83,6 +83,7 @@ def generate(
     ),
     rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
     rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
+<<<<<<< HEAD
     offload: str | None = typer.Option(
         None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
     ),
@@ -99,9 +100,16 @@ def generate(
     Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
     and rank 0 writes the output."""
     from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
+=======
+    audio: Path | None = typer.Option(
+        None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
+    ),
+) -> None:
+    """Generate a video from a prompt (and optionally a first-frame image)."""
+    from vitascope.errors import InputFileError
+>>>>>>> stream
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
-    from vitascope.pipelines.output import save_result
 
     _quiet_transformers()
     speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
@@ -131,11 +139,14 @@ def generate(
         cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
+    if audio is not None and not audio.is_file():
+        raise InputFileError(f"audio file not found: {audio}")
     from vitascope.convert.lora import parse_lora_spec
 
     loras = [parse_lora_spec(x, lora_scale) for x in lora]
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
+<<<<<<< HEAD
     if plan:
         from vitascope.parallel.speed import describe_plan
 
@@ -151,9 +162,21 @@ def generate(
     if rewritten is not None:  # the sidecar keeps both prompts
         result.metadata["prompt_rewrite"] = rewritten.to_dict()
     out = save_result(result, output)
+=======
+    result = pipe.generate(
+        opts,
+        progress=_progress_bar("denoising"),
+        output=output,
+        audio=audio,
+        decode_progress=_progress_bar("decoding", unit="frame"),
+        # the sidecar keeps both prompts
+        metadata={"prompt_rewrite": rewritten.to_dict()} if rewritten is not None else None,
+    )
+>>>>>>> stream
     o = result.options
     typer.echo(
-        f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)"
+        f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
+        f"{result.metadata['seconds']} s)"
     )
 
 
@@ -175,17 +198,17 @@ def demo(
     from vitascope.media import write_png_frames
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions
-    from vitascope.pipelines.output import save_result
     from vitascope.synthetic import render, sample_scene
 
     _quiet_transformers()
     pipe = load_pipeline(None, device="cpu")
     d = pipe.defaults
     t2v_prompt = "a red circle moving right on a black background"
-    t2v = pipe.generate(
-        GenerationOptions(prompt=t2v_prompt, seed=seed), progress=_progress_bar("text-to-video")
-    )
-    t2v_path = save_result(t2v, out / "t2v.mp4")
+    t2v_path = pipe.generate(
+        GenerationOptions(prompt=t2v_prompt, seed=seed),
+        progress=_progress_bar("text-to-video"),
+        output=out / "t2v.mp4",
+    ).path
 
     # The I2V input comes from the synthetic world the model was trained on: a yellow square, first frame.
     spec = sample_scene(
@@ -203,10 +226,10 @@ def demo(
     first = render(spec)  # [1, H, W, 3]
     image_path = write_png_frames(first, out / "i2v_input") / "00000.png"
     i2v_prompt = "a yellow square moving down on a black background"
-    i2v = pipe.generate(
+    i2v_path = pipe.generate(
         GenerationOptions(prompt=i2v_prompt, task="i2v", image=str(image_path), seed=seed),
         progress=_progress_bar("image-to-video"),
-    )
-    i2v_path = save_result(i2v, out / "i2v.mp4")
+        output=out / "i2v.mp4",
+    ).path
     typer.echo(f"text-to-video:  {t2v_path}  ({t2v_prompt!r})")
     typer.echo(f"image-to-video: {i2v_path}  (input {image_path}, {i2v_prompt!r})")
