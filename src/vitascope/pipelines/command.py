@@ -83,7 +83,6 @@ def generate(
     ),
     rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
     rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
-<<<<<<< HEAD
     offload: str | None = typer.Option(
         None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
     ),
@@ -94,20 +93,16 @@ def generate(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
+    audio: Path | None = typer.Option(
+        None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
+    ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image).
 
     Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
     and rank 0 writes the output."""
-    from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
-=======
-    audio: Path | None = typer.Option(
-        None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
-    ),
-) -> None:
-    """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.errors import InputFileError
->>>>>>> stream
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
 
@@ -146,7 +141,6 @@ def generate(
     loras = [parse_lora_spec(x, lora_scale) for x in lora]
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
     pipe.vae_tiling = vae_tiling
-<<<<<<< HEAD
     if plan:
         from vitascope.parallel.speed import describe_plan
 
@@ -156,23 +150,18 @@ def generate(
     apply_speed(pipe, speed)
     rank = sequence_parallel_from_env(pipe)
     opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
-    result = pipe.generate(opts, progress=_progress_bar("denoising") if rank == 0 else None)
-    if rank != 0:
-        return
-    if rewritten is not None:  # the sidecar keeps both prompts
-        result.metadata["prompt_rewrite"] = rewritten.to_dict()
-    out = save_result(result, output)
-=======
+    lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
     result = pipe.generate(
         opts,
-        progress=_progress_bar("denoising"),
-        output=output,
+        progress=_progress_bar("denoising") if lead else None,
+        output=output if lead else None,
         audio=audio,
-        decode_progress=_progress_bar("decoding", unit="frame"),
+        decode_progress=_progress_bar("decoding", unit="frame") if lead else None,
         # the sidecar keeps both prompts
         metadata={"prompt_rewrite": rewritten.to_dict()} if rewritten is not None else None,
     )
->>>>>>> stream
+    if not lead:
+        return
     o = result.options
     typer.echo(
         f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
