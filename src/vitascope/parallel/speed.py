@@ -72,7 +72,8 @@ def apply_speed(pipe, speed: SpeedOptions) -> None:
         for enc in (pipe.text_encoder, pipe.clip_encoder, pipe.i2v_text_encoder):
             if enc is not None:
                 group.add(enc.model, "forward")
-        group.add(pipe.vae, "encode", "decode")
+        # every entry point that runs the VAE (the streamed decode iterates windows through iter_decode)
+        group.add(pipe.vae, *(m for m in ("encode", "decode", "iter_decode") if hasattr(pipe.vae, m)))
         if speed.offload == "block":
             pipe._block_offload = offload_blocks(dit, pipe.device)  # the DiT's blocks come in one by one
         else:
