@@ -63,7 +63,9 @@ def test_two_processes_then_one_match_one_process_throughout(tmp_path):
     assert (run / "export" / "transformer" / "model.safetensors").exists()  # rank 0 exported under world 2
     # ... then steps 3-4 resumed on one process: same losses, and the same EMA (the export) at the end.
     rest = train(_recipe(), run, max_steps=STEPS, resume=True)
-    torch.testing.assert_close(torch.tensor(rest.losses), torch.tensor(single.losses[HALF:]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(rest.losses), torch.tensor(single.losses[HALF:]), rtol=1e-5, atol=1e-6
+    )
     a, b = _weights(tmp_path / "one"), _weights(run)
     assert a.keys() == b.keys()
     for k in a:
@@ -86,7 +88,9 @@ def _cli(*args: str, nproc: int = 1, timeout: float = 240) -> subprocess.Complet
 @pytest.mark.timeout(400)
 def test_torchrun_cli_then_one_process_resumes_and_exports_a_loadable_model(tmp_path):
     run = tmp_path / "R"
-    first = _cli("train", "--recipe", "tiny", "--out", str(run), "--max-steps", "4", "--device", "cpu", nproc=2)
+    first = _cli(
+        "train", "--recipe", "tiny", "--out", str(run), "--max-steps", "4", "--device", "cpu", nproc=2
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     ckpt = run / "checkpoints" / "step_000004"
     assert len(list(ckpt.glob("*.distcp"))) == 2 and (run / "model" / "vitascope.json").exists()

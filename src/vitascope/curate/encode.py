@@ -181,7 +181,8 @@ def _encode_part(input_dir, part, shape, fps, encode_video, encode_text, batch_s
     if encode_text is not None:
         text = encode_text([_prompt(r) for r in part])
         for k, v in text.items():
-            tensors[k] = v.detach().cpu().contiguous().float() if v.is_floating_point() else v.detach().cpu()
+            v = v.detach().cpu().contiguous()  # a mask sliced from a longer padded batch is a strided view
+            tensors[k] = v.float() if v.is_floating_point() else v
     return tensors
 
 

@@ -111,6 +111,12 @@ class DiTTask:
         self.recipe, self.run_dir, self.run_root = recipe, Path(run_dir), Path(run_root)
         self.rank, self.world = rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
+        if recipe.dataset == "shards" and not recipe.shards:
+            from vitascope.errors import InvalidOptionError
+
+            raise InvalidOptionError(
+                f"recipe {recipe.name!r} trains on curated shards: give their folder with --data DIR"
+            )
         # On curated shards the DiT's latent and text widths are those of the data.
         self.dit_config = shard_dit_config(recipe) if recipe.dataset == "shards" else recipe.dit
         self.model = self.new_model()

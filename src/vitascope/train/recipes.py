@@ -208,10 +208,6 @@ class Recipe:
             raise InvalidOptionError("i2v_prob > 0 needs a DiT with image_condition_type='token_replace'")
         if not self.stages:
             raise InvalidOptionError(f"recipe {self.name!r} needs at least one stage")
-        if self.dataset == "shards" and not self.shards:
-            raise InvalidOptionError(
-                f"recipe {self.name!r} trains on curated shards: give the folder (vitascope train --data DIR)"
-            )
         _check_fraction_pair("frame_interval", self.frame_interval)
 
     @property
