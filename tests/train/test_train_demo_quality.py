@@ -11,7 +11,7 @@ from vitascope.pipelines.loader import demo_model_path, load_pipeline
 from vitascope.pipelines.options import GenerationOptions
 from vitascope.synthetic.render import render
 from vitascope.synthetic.world import sample_scene
-from vitascope.train.evaluate import held_out_cases, input_image, psnr, score_video
+from vitascope.train.evaluate import eval_cases, input_image, psnr, score_video
 
 
 def _to8(video: torch.Tensor) -> np.ndarray:
@@ -23,7 +23,7 @@ def test_demo_vae_keeps_shape_and_motion_of_ground_truth_clips():
 
     vae = load_vae(demo_model_path() / "vae")
     right, psnrs = {"colour": 0, "shape": 0, "motion": 0}, []
-    cases = held_out_cases(15, 7)
+    cases = eval_cases(15, 7)
     for case in cases:
         spec = sample_scene(
             case["seed"], 17, 64, 64, n_objects=1, camera="static", background="black",
@@ -47,7 +47,7 @@ def test_demo_i2v_first_frame_is_the_input_image(tmp_path):
 
     pipe = load_pipeline(None)
     got = []
-    for case in held_out_cases(3, 11):
+    for case in eval_cases(3, 11):
         image = input_image(case, 64, 64)
         path = tmp_path / f"in_{case['seed']}.png"
         Image.fromarray(image).save(path)
@@ -59,7 +59,7 @@ def test_demo_i2v_first_frame_is_the_input_image(tmp_path):
 def test_demo_t2v_follows_the_prompt():
     """Colour, shape and motion as prompted, with seeds of their own (the eval table uses n=30 per seed)."""
     pipe = load_pipeline(None)
-    cases = held_out_cases(8, 21)
+    cases = eval_cases(8, 21)
     right = {"colour": 0, "shape": 0, "motion": 0}
     for case in cases:
         out = pipe.generate(GenerationOptions(case["prompt"], seed=case["seed"]))
