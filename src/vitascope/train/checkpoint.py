@@ -60,6 +60,19 @@ def atomic_safetensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> Pa
     return atomic_write(path, lambda p: save_file(tensors, p))
 
 
+def replace_folder(tmp: str | Path, target: str | Path) -> Path:
+    """Put the finished folder `tmp` at `target`, replacing an old one whole (readers see old or new)."""
+    tmp, target = Path(tmp), Path(target)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
 def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The whole (gathered) state dict on the CPU. Collective under FSDP: every rank must call it; ranks
     other than 0 get an empty dict."""
@@ -72,7 +85,8 @@ def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _dist() -> tuple[int, int]:
+def dist_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) without a process group."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -81,7 +95,7 @@ def _dist() -> tuple[int, int]:
 
 
 def barrier() -> None:
-    if _dist()[1] > 1:
+    if dist_info()[1] > 1:
         import torch.distributed as dist
 
         dist.barrier()
@@ -124,7 +138,7 @@ def save_checkpoint(
     """Write checkpoint `step` atomically. Every rank must call this (each writes its own shards)."""
     import torch.distributed.checkpoint as dcp
 
-    rank, _ = _dist()
+    rank, _ = dist_info()
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:06d}"
     tmp = root / f".tmp_step_{step:06d}"
@@ -137,10 +151,8 @@ def save_checkpoint(
     barrier()  # every shard is on disk before the folder becomes visible
     if rank == 0:
         meta = {**state, "step": step, "ema_updates": ema.updates}
-        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-        if final.exists():  # re-saving the same step (after a resume): replace it whole
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))  # inside the unpublished folder
+        replace_folder(tmp, final)  # re-saving the same step (after a resume) replaces it whole
         atomic_text(root / LATEST, final.name + "\n")
         _prune(root, keep)
         log.info("saved checkpoint %s", final)

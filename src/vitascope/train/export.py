@@ -78,6 +78,7 @@ def assemble_model_folder(
     actually run (a run stopped by a time budget), default the recipe's total."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.save import save_vitascope_folder
+    from vitascope.train.checkpoint import replace_folder
     from vitascope.train.dit_task import load_dit
 
     dit_run, target, run_root = Path(dit_run), Path(target), Path(run_root)
@@ -109,12 +110,6 @@ def assemble_model_folder(
             "trained_steps": recipe.total_steps if trained_steps is None else int(trained_steps),
         },
     )
-    if target.exists():
-        old = target.with_name(f".{target.name}.old{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+    replace_folder(tmp, target)
     log.info("assembled model folder %s", target)
     return target

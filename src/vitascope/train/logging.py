@@ -37,7 +37,9 @@ class MetricsLog:
             for line in self.path.read_text().splitlines()
             if line and json.loads(line)["step"] <= start_step
         ]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        from vitascope.train.checkpoint import atomic_text
+
+        atomic_text(self.path, "".join(line + "\n" for line in keep))
 
     def add(self, step: int, values: dict[str, float], samples: int, force: bool = False) -> dict | None:
         """Record one optimizer step (1-based `step` = steps done); returns the averaged row when written

@@ -20,9 +20,9 @@ import torch
 
 from vitascope.train.buckets import pick_bucket, split_batch
 from vitascope.train.checkpoint import (
-    _dist,
     atomic_text,
     barrier,
+    dist_info,
     full_model_state,
     latest_checkpoint,
     load_checkpoint,
@@ -47,7 +47,7 @@ class RunResult:
 def _all_mean(value: torch.Tensor) -> float:
     import torch.distributed as dist
 
-    rank, world = _dist()
+    rank, world = dist_info()
     if world > 1:
         value = value.detach().clone()
         dist.all_reduce(value)
@@ -59,7 +59,7 @@ def _any_rank(flag: bool) -> bool:
     """True when `flag` is true on any process (every rank must stop at the same step)."""
     import torch.distributed as dist
 
-    if _dist()[1] == 1:
+    if dist_info()[1] == 1:
         return flag
     dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
     t = torch.tensor([1.0 if flag else 0.0], device=dev)
@@ -139,7 +139,7 @@ def ema_model(task, ema: EMA) -> torch.nn.Module | None:
     Collective under FSDP (the shards are gathered): every rank must call it."""
     state = full_model_state(task.model)  # buffers (and every parameter) gathered
     averaged = ema.full_state()
-    if _dist()[0] != 0:
+    if dist_info()[0] != 0:
         return None
     model = task.new_model()
     model.load_state_dict(state | averaged)
@@ -162,7 +162,7 @@ class _Run:
 
 
 def _setup(recipe, run_dir, run_root, device, data_workers) -> _Run:
-    rank, world = _dist()
+    rank, world = dist_info()
     task = make_task(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
     if world > 1:
         from vitascope.parallel.fsdp import shard_model
