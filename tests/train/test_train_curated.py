@@ -24,7 +24,7 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_curate_then_train_on_the_shards_then_generate(tmp_path):
     from vitascope.data.shards import LatentShards, shard_buckets
     from vitascope.pipelines.tiny import write_tiny_model

@@ -119,12 +119,18 @@ class DiTTask:
             )
         # On curated shards the DiT's latent and text widths are those of the data.
         self.dit_config = shard_dit_config(recipe) if recipe.dataset == "shards" else recipe.dit
-        self.model = self.new_model()
+        # Under several processes only rank 0 builds real weights; the others build on the meta device and
+        # receive rank 0's init when the loop shards the model (loop._shard).
+        self.on_meta = world > 1 and rank != 0
+        self.model = self.new_model(meta=self.on_meta)
         init = recipe.dit_options.init_from
-        if init:  # continue from an earlier run's export (a folder, or the name of a run under run_root)
+        if (
+            init and not self.on_meta
+        ):  # continue from an earlier run's export (a folder, or the name of a run under run_root)
             src = run_folder(init, self.run_root, "export", "transformer")
             self.model.load_state_dict(load_dit(src).state_dict())
-        self.model.to(self.device)
+        if not self.on_meta:
+            self.model.to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
@@ -135,9 +141,12 @@ class DiTTask:
         self._prior_steps = recipe.dit_options.text_prior_steps
         self._frozen_loaded = False
 
-    def new_model(self) -> HunyuanVideoDiT:
-        """The recipe's DiT at its seeded init: identical on every rank, drawn on the CPU whatever the device,
-        and without touching the global RNG."""
+    def new_model(self, meta: bool = False) -> HunyuanVideoDiT:
+        """The recipe's DiT at its seeded init, drawn on the CPU whatever the device, without touching the
+        global RNG. meta: shapes only (no memory)."""
+        if meta:
+            with torch.device("meta"):
+                return HunyuanVideoDiT(self.dit_config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.recipe.seed)
             return HunyuanVideoDiT(self.dit_config)

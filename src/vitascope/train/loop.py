@@ -161,13 +161,25 @@ class _Run:
     world: int
 
 
+def _shard(model: torch.nn.Module, device: torch.device) -> None:
+    """FSDP2-shard `model` and give every rank rank 0's weights: the other ranks built theirs on the meta
+    device, so the full model is materialised once, not once per process."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    from vitascope.parallel.fsdp import shard_model
+
+    full = model.state_dict() if dist_info()[0] == 0 else {}  # rank 0's tensors survive to_empty below
+    shard_model(model)
+    model.to_empty(device=device)
+    opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, full, options=opts)
+
+
 def _setup(recipe, run_dir, run_root, device, data_workers) -> _Run:
     rank, world = dist_info()
     task = make_task(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
     if world > 1:
-        from vitascope.parallel.fsdp import shard_model
-
-        shard_model(task.model)
+        _shard(task.model, device)
     optimizer = build_optimizer(
         task.model, recipe.lr, recipe.betas, recipe.weight_decay, foreach=device.type == "cuda"
     )

@@ -42,9 +42,14 @@ class VAETask:
     ):
         self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        self.model = self.new_model()
+        # Under several processes only rank 0 builds real weights; the others build on the meta device and
+        # receive rank 0's init when the loop shards the model (loop._shard).
+        self.on_meta = world > 1 and rank != 0
+        self.model = self.new_model(meta=self.on_meta)
         init = recipe.vae_options.init_from
-        if init:  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
+        if (
+            init and not self.on_meta
+        ):  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
             from vitascope.models.vae import load_vae
 
             start = load_vae(run_folder(init, run_root, "export", "vae"))
@@ -53,7 +58,7 @@ class VAETask:
                 self.scaling_factor = start.config.scaling_factor
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
-        if not init:
+        if not init and not self.on_meta:
             with torch.no_grad():
                 self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.vae_options.logvar_init
         if recipe.vae_options.freeze_encoder:
@@ -71,7 +76,8 @@ class VAETask:
                 disc.parameters(), lr=recipe.lr, betas=(0.5, 0.9), foreach=False
             )
         self.lpips = load_lpips() if recipe.lpips_weight > 0 else None
-        self.model.to(self.device)
+        if not self.on_meta:
+            self.model.to(self.device)
         for mod in self.extra_modules.values():
             mod.to(self.device)
         if self.lpips is not None:
@@ -144,8 +150,11 @@ class VAETask:
         psnr = -10 * torch.log10(((recon.detach().clamp(-1, 1) - video) ** 2).mean() / 4.0)
         return total, {k: float(v) for k, v in parts.items()} | {"psnr": float(psnr)}
 
-    def new_model(self) -> CausalVAE3D:
-        """The recipe's VAE at its seeded init (the same on every rank); the global RNG is left untouched."""
+    def new_model(self, meta: bool = False) -> CausalVAE3D:
+        """The recipe's VAE at its seeded init; the global RNG is left untouched. meta: shapes only."""
+        if meta:
+            with torch.device("meta"):
+                return CausalVAE3D(self.recipe.vae)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.recipe.seed)
             return CausalVAE3D(self.recipe.vae)
