@@ -75,6 +75,17 @@ def test_curate_then_train_on_the_shards_then_generate(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5] and all(np.isfinite(r["loss"]) for r in rows)
     model = run / "model"
     assert json.loads((model / "transformer" / "config.json").read_text())["in_channels"] == 16
+    # The release `dit` recipe (bf16, activation checkpointing, guidance embedding, shift 7, I2V batches)
+    # runs on the same shards; only the DiT is shrunk to the tiny width.
+    import dataclasses
+
+    from vitascope.train.loop import train
+    from vitascope.train.recipes import TINY_DIT
+
+    dit = get_recipe("dit")[0].replace(dit=dataclasses.replace(TINY_DIT, guidance_embed=True))
+    res = train(dit.on_shards(tmp_path / "C"), tmp_path / "dit", max_steps=1, resume=False, export=False)
+    assert res.step == 1 and np.isfinite(res.losses[0])
+
     video = tmp_path / "v.mp4"
     gen = _cli(
         "generate", "--model", str(model), "--prompt", "a pan across a bright scene", "--output", str(video)
