@@ -75,7 +75,9 @@ def test_stability_says_not_measured_when_it_cannot_see():
     strong[1::2] = 200
     assert np.isnan(temporal_stability(grey)) and np.isnan(temporal_stability(strong))
     assert np.isnan(temporal_stability(grey[:1]))
-    case = CaseResult("t2v", "p", 0, {"colour": "red", "shape": "circle", "motion": "m"}, {}, None, float("nan"))
+    case = CaseResult(
+        "t2v", "p", 0, {"colour": "red", "shape": "circle", "motion": "m"}, {}, None, float("nan")
+    )
     s = summarize([case])
     assert s["t2v"]["stability_n"] == 0 and np.isnan(s["t2v"]["stability"])
     from vitascope.train.evaluate import markdown_table

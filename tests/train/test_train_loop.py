@@ -82,13 +82,13 @@ def test_training_leaves_global_state_alone(tmp_path):
     from vitascope.models.text.tiny import write_tiny_text_encoders
     from vitascope.train.text_prior import pretrain_text_encoders
 
+    write_tiny_text_encoders(tmp_path / "text", layout="tencent")  # (a fixture writer, not training code)
     torch.manual_seed(123)
     rng_before = torch.get_rng_state()
     llm_log = logging.getLogger("vitascope.models.text.llm")
     llm_log.setLevel(logging.WARNING)
     flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
     train(_tiny(stages=(Stage("one", 1, (Bucket(5, 32, 32, 2),)),)), tmp_path / "run", resume=False)
-    write_tiny_text_encoders(tmp_path / "text", layout="tencent")
     pretrain_text_encoders(tmp_path / "text", steps=2, batch=4, max_length=16)
     assert torch.equal(torch.get_rng_state(), rng_before)
     assert llm_log.level == logging.WARNING
