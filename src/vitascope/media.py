@@ -11,37 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vitascope.errors import InputFileError, InvalidOptionError
+from vitascope.io.files import atomic_path, temp_beside
 from vitascope.mux import AudioInput, AudioMuxer
 
 log = logging.getLogger(__name__)
-
-
-def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
-    """A new empty temporary file in `path`'s folder (same file system, so `os.replace` is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    return Path(name)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path next to `path`; it replaces `path` only if the block finishes without error."""
-    path = Path(path)
-    tmp = temp_beside(path, suffix)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class VideoWriter:

@@ -72,6 +72,21 @@ def text_encoder(llm_folder: str | Path, clip_folder: str | Path | None = None, 
     return encode
 
 
+def write_encoders(latents_dir: str | Path, cfg, max_length: int = 256) -> Path:
+    """latents/encoders.json: the VAE and text encoder folders (absolute) and max_length the shards were
+    encoded with; the trainer encodes caption variants with the same encoders and assembles its model
+    folder from them (vitascope.data.shards.read_encoders)."""
+
+    def absolute(p):
+        return str(Path(p).resolve()) if p else None
+
+    info = {"vae_folder": absolute(cfg.vae_folder), "llm_folder": absolute(cfg.llm_folder),
+            "clip_folder": absolute(cfg.clip_folder), "max_length": max_length}  # fmt: skip
+    path = Path(latents_dir) / "encoders.json"
+    _atomic(path, lambda p: Path(p).write_text(json.dumps(info, indent=1)))
+    return path
+
+
 def target_shape(rec: dict[str, Any], short_side: int, fps: float) -> tuple[int, int, int]:
     """(frames, height, width) of a clip's bucket: 4k+1 frames (the VAE's causal stride), sides /16."""
     aspect = _ratio(rec["bucket_aspect"])
@@ -160,7 +175,8 @@ def _encode_part(input_dir, part, shape, fps, encode_video, encode_text, batch_s
     if encode_text is not None:
         text = encode_text([_prompt(r) for r in part])
         for k, v in text.items():
-            tensors[k] = v.detach().cpu().contiguous().float() if v.is_floating_point() else v.detach().cpu()
+            v = v.detach().cpu().contiguous()  # a mask sliced from a longer padded batch is a strided view
+            tensors[k] = v.float() if v.is_floating_point() else v
     return tensors
 
 
