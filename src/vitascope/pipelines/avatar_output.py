@@ -62,8 +62,12 @@ def write_avatar_mp4(
             pcm = np.clip(np.asarray(samples, np.float32).reshape(1, -1), -1.0, 1.0)
             frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
             frame.sample_rate = sample_rate
+            frame.pts, frame.time_base = 0, Fraction(1, sample_rate)  # lets the muxer trim the AAC priming
             out.mux(audio.encode(frame))
             out.mux(audio.encode(None))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a video is an ordinary file
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

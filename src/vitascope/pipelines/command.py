@@ -31,7 +31,9 @@ def _quiet_transformers() -> None:
 
 
 def generate(
-    prompt: str = typer.Option(..., "--prompt", "-p", help="What the video shows."),
+    prompt: str | None = typer.Option(
+        None, "--prompt", "-p", help="What the video shows (required except with --audio)."
+    ),
     output: str = typer.Option(
         "outputs/video.mp4",
         "--output",
@@ -44,7 +46,25 @@ def generate(
         "-m",
         help="Model folder (Tencent, diffusers or vitascope layout); omit for the bundled demo model.",
     ),
-    image: Path | None = typer.Option(None, "--image", "-i", help="First frame for image-to-video."),
+    image: Path | None = typer.Option(
+        None, "--image", "-i", help="First frame for image-to-video; the reference photo with --audio."
+    ),
+    audio: Path | None = typer.Option(
+        None, "--audio", "-a", help="Voice recording (wav, mp3, m4a, flac): audio-driven avatar video."
+    ),
+    face_box: str | None = typer.Option(
+        None, "--face-box", help="Avatar: the face as x,y,w,h pixels of the photo (skips detection)."
+    ),
+    deepcache: bool = typer.Option(
+        True, "--deepcache/--no-deepcache", help="Avatar: DeepCache as the release runs it."
+    ),
+    wrap: bool = typer.Option(
+        True, "--wrap/--no-wrap", help="Avatar: circular windows as the release (ties the end to the start)."
+    ),
+    image_size: int = typer.Option(704, "--image-size", help="Avatar: short side of the reference photo."),
+    max_audio_seconds: float | None = typer.Option(
+        None, "--max-audio-seconds", help="Avatar: refuse longer audio."
+    ),
     negative_prompt: str | None = typer.Option(None, "--negative-prompt"),
     height: int | None = typer.Option(None, "--height"),
     width: int | None = typer.Option(None, "--width"),
@@ -83,12 +103,37 @@ def generate(
     rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
     rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
 ) -> None:
-    """Generate a video from a prompt (and optionally a first-frame image)."""
+    """Generate a video from a prompt (and optionally a first-frame image), or a talking video from a photo
+    and a voice recording (--image + --audio with an Avatar model)."""
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
     from vitascope.pipelines.output import save_result
 
     _quiet_transformers()
+    if audio is not None:
+        return _generate_avatar(
+            model=model,
+            image=image,
+            audio=audio,
+            prompt=prompt or "",
+            output=output,
+            negative_prompt=negative_prompt,
+            steps=steps,
+            seed=secrets.randbelow(2**31) if seed is None else seed,
+            flow_shift=flow_shift,
+            cfg_scale=cfg_scale,
+            face_box=face_box,
+            deepcache=deepcache,
+            wrap=wrap,
+            image_size=image_size,
+            max_audio_seconds=max_audio_seconds,
+            device=device,
+            dtype=dtype,
+        )
+    if prompt is None:
+        from vitascope.errors import InvalidOptionError
+
+        raise InvalidOptionError("--prompt is required (or give --audio and --image for an avatar video)")
     rewritten = None
     if rewrite:
         from vitascope.rewrite import rewrite_prompt
@@ -118,6 +163,10 @@ def generate(
 
     loras = [parse_lora_spec(x, lora_scale) for x in lora]
     pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
+    if not hasattr(pipe, "vae_tiling"):  # the Avatar pipeline
+        from vitascope.errors import InvalidOptionError
+
+        raise InvalidOptionError("this is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE")
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     if rewritten is not None:  # the sidecar keeps both prompts
@@ -127,6 +176,42 @@ def generate(
     typer.echo(
         f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)"
     )
+
+
+def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cfg_scale, face_box, **kw):
+    """`generate --audio`: the HunyuanVideo-Avatar pipeline; every option is checked before the model loads."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.models.audio.face import parse_face_box
+    from vitascope.pipelines.avatar import AvatarOptions, AvatarPipeline
+    from vitascope.pipelines.avatar_output import save_avatar
+    from vitascope.pipelines.loader import load_pipeline
+
+    if image is None:
+        raise InvalidOptionError("--audio needs --image: the photo of the person who speaks")
+    if model is None:
+        raise InvalidOptionError(
+            "--audio needs --model: the HunyuanVideo-Avatar folder (weights/ or weights/ckpts/)"
+        )
+    given = {"steps": steps, "flow_shift": flow_shift, "cfg_scale": cfg_scale}
+    opts = AvatarOptions(
+        image=str(image),
+        audio=str(audio),
+        prompt=kw["prompt"],
+        seed=seed,
+        face_box=parse_face_box(face_box) if face_box else None,
+        deepcache=kw["deepcache"],
+        wrap=kw["wrap"],
+        image_size=kw["image_size"],
+        negative_prompt=kw["negative_prompt"],
+        max_audio_seconds=kw["max_audio_seconds"],
+        **{k: v for k, v in given.items() if v is not None},
+    )
+    pipe = load_pipeline(model, device=kw["device"], dtype=kw["dtype"])
+    if not isinstance(pipe, AvatarPipeline):
+        raise InvalidOptionError(f"{model} is not an audio-driven Avatar model; --audio needs one")
+    result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    out = save_avatar(pipe, result, output)
+    typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with audio, seed {opts.seed})")
 
 
 def demo(

@@ -102,6 +102,12 @@ def load_pipeline(
 
     dev, dt = resolve_device(device), resolve_dtype(dtype)  # before any file is read: fail fast
     root = demo_model_path() if model is None else Path(model)
+    from vitascope.pipelines.avatar_loader import avatar_ckpts, load_avatar_pipeline
+
+    if avatar_ckpts(root) is not None:  # HunyuanVideo-Avatar's release folder: the audio-driven pipeline
+        if loras:
+            raise InvalidOptionError("LoRAs are not supported for the Avatar model yet")
+        return load_avatar_pipeline(root, device=str(dev), dtype=dt)
     folder = detect_folder(root)
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
 
