@@ -98,7 +98,8 @@ class AvatarPipeline:
         return next(self.dit.parameters()).dtype
 
     # ---- inputs ---------------------------------------------------------------------------------------------
-    def read_inputs(self, opts: AvatarOptions):
+    @staticmethod
+    def read_inputs(opts: AvatarOptions):
         """(photo resized [H, W, 3], original size (w, h), samples [N]); every input error before any model."""
         from vitascope.media import read_image
         from vitascope.media_audio import read_audio
@@ -114,6 +115,18 @@ class AvatarPipeline:
         else:
             samples = np.asarray(opts.audio, dtype=np.float32).reshape(-1)
         return resize_reference(photo, opts.image_size), (photo.shape[1], photo.shape[0]), samples
+
+    @staticmethod
+    def preflight(opts: AvatarOptions, detector=None) -> None:
+        """Read the photo and the audio and find the face (or check the given box): every input error before
+        any model runs. The CLI calls it before loading the weights."""
+        from vitascope.models.audio.face import check_box, find_face
+
+        photo, (w, h), _ = AvatarPipeline.read_inputs(opts)
+        if opts.face_box is not None:
+            check_box(tuple(float(v) for v in opts.face_box), h, w)
+        else:
+            find_face(photo, detector=detector)
 
     def face(self, photo: np.ndarray, original_wh, opts: AvatarOptions) -> torch.Tensor:
         """Face mask at the latent grid [1, 1, 1, h, w]; a user box is in the input photo's pixels."""

@@ -166,7 +166,9 @@ def generate(
     if not hasattr(pipe, "vae_tiling"):  # the Avatar pipeline
         from vitascope.errors import InvalidOptionError
 
-        raise InvalidOptionError("this is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE")
+        raise InvalidOptionError(
+            "this is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE"
+        )
     pipe.vae_tiling = vae_tiling
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     if rewritten is not None:  # the sidecar keeps both prompts
@@ -206,6 +208,7 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         max_audio_seconds=kw["max_audio_seconds"],
         **{k: v for k, v in given.items() if v is not None},
     )
+    AvatarPipeline.preflight(opts)  # bad photo, audio or face: an error before the weights load
     pipe = load_pipeline(model, device=kw["device"], dtype=kw["dtype"])
     if not isinstance(pipe, AvatarPipeline):
         raise InvalidOptionError(f"{model} is not an audio-driven Avatar model; --audio needs one")
