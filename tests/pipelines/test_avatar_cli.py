@@ -88,6 +88,7 @@ def _check_output(out, samples):
     return meta
 
 
+@pytest.mark.slow
 def test_short_audio_synthetic_voice(folder, photo, tmp_path):
     samples = _voiced(1.5)
     wav = write_audio(samples, tmp_path / "voice.wav")
@@ -103,6 +104,7 @@ def test_short_audio_synthetic_voice(folder, photo, tmp_path):
     assert meta["options"]["cfg_scale"] == 7.5 and meta["options"]["flow_shift"] == 5.0
 
 
+@pytest.mark.slow
 def test_three_windows_speech(folder, photo, tmp_path):
     """10.3 s: 257 padded audio frames, 97 latent frames, three 33-frame windows per step (espeak-ng speech
     when installed, the synthetic voice otherwise), as an m4a file."""
