@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,12 +108,6 @@ def load_clip(
     return np.stack(out)
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
-
-
 def precompute_latents(
     records: list[dict[str, Any]],
     input_dir: str | Path,
@@ -128,7 +121,7 @@ def precompute_latents(
     batch_size: int = 2,
 ) -> dict[str, int]:
     """Encode kept (and, given `stage`, stage-qualified) clips into bucket folders; returns clips per bucket."""
-    from safetensors.torch import save_file
+    from vitascope.io.files import save_safetensors_atomic, write_json_atomic
 
     chosen = [r for r in records if r["kept"] and r.get("bucket") and (stage is None or stage in r["stages"])]
     groups: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
@@ -145,11 +138,12 @@ def precompute_latents(
             if (folder / f"{name}.safetensors").exists() and (folder / f"{name}.json").exists():
                 continue  # finished by an earlier run
             tensors = _encode_part(input_dir, part, shape, fps, encode_video, encode_text, batch_size)
-            _atomic(folder / f"{name}.safetensors", lambda p, t=tensors: save_file(t, p))
-            meta = [_shard_record(r) for r in part]
-            _atomic(folder / f"{name}.json", lambda p, m=meta: Path(p).write_text(json.dumps(m)))
+            save_safetensors_atomic(folder / f"{name}.safetensors", tensors)
+            write_json_atomic(
+                folder / f"{name}.json", [_shard_record(r) for r in part], indent=None, sort_keys=False
+            )
             log.info("wrote %s/%s (%d clips)", folder.name, name, len(part))
-        _atomic(folder / "index.json", lambda p, n=names: Path(p).write_text(json.dumps({"shards": n})))
+        write_json_atomic(folder / "index.json", {"shards": names}, indent=None)
         counts[folder.name] = len(recs)
     return counts
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +23,23 @@ log = logging.getLogger(__name__)
 
 def write_shard(folder: str | Path, index: int, latents: torch.Tensor, records: list[dict]) -> Path:
     """Write one shard (tensor file then its JSON, each via temp + rename)."""
-    from safetensors.torch import save_file
+    from vitascope.io.files import save_safetensors_atomic, write_json_atomic
 
     if latents.shape[0] != len(records):
         raise ValueError(f"{latents.shape[0]} latents but {len(records)} records")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"shard_{index:05d}"
-    tmp = base.with_suffix(".safetensors.tmp")
-    save_file({"latents": latents.detach().float().contiguous().cpu()}, str(tmp))
-    os.replace(tmp, base.with_suffix(".safetensors"))
-    tmp = base.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, base.with_suffix(".json"))
+    save_safetensors_atomic(base.with_suffix(".safetensors"), {"latents": latents.float()})
+    write_json_atomic(base.with_suffix(".json"), records, indent=None, sort_keys=False)
     return base
 
 
 def finish_shards(folder: str | Path) -> None:
+    from vitascope.io.files import write_json_atomic
+
     folder = Path(folder)
     names = sorted(p.stem for p in folder.glob("shard_*.safetensors"))
-    tmp = folder / "index.json.tmp"
-    tmp.write_text(json.dumps({"shards": names}))
-    os.replace(tmp, folder / "index.json")
+    write_json_atomic(folder / "index.json", {"shards": names}, indent=None)
 
 
 class LatentShards:

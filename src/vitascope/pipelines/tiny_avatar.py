@@ -2,7 +2,7 @@
 
     <folder>/ckpts/hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt  {"module": state dict}
                                          /transformers/config.json (rope sizes; the release has none)
-                  hunyuan-video-t2v-720p/vae/, llava_llama_image/, text_encoder_2/, whisper-tiny/
+                  hunyuan-video-t2v-720p/vae/, llava_llama_image/, text_encoder_2/, whisper-tiny/, det_align/
 Width 32, one double and one single block, a 4-layer 16-wide Whisper: `load_avatar_pipeline` loads it exactly
 as it loads the release.
 """
@@ -48,6 +48,7 @@ def write_tiny_avatar(folder: str | Path, seed: int = 0) -> Path:
     tiny_clip_text_model(seed=seed + 1).save_pretrained(ckpts / "text_encoder_2")
     clip_tok.save_pretrained(ckpts / "text_encoder_2")
     _tiny_whisper(ckpts / "whisper-tiny", seed)
+    (ckpts / "det_align").mkdir(parents=True, exist_ok=True)  # the release's detector is opt-in: none here
 
     base = tiny_dit_config(text_dim=llava.config.text_config.hidden_size, pooled_dim=32)
     config = avatar_config(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})

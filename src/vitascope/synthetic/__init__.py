@@ -19,12 +19,15 @@ from vitascope.synthetic.captions import (
     structured_caption,
 )
 from vitascope.synthetic.dataset import SyntheticVideoDataset, compare, ground_truth
+from vitascope.synthetic.long import LongAnalysis, analyze_long, score_long, window_truth
 from vitascope.synthetic.render import object_alpha, render
 from vitascope.synthetic.world import (
     BACKGROUNDS,
     CAMERAS,
     COLOURS,
+    LONG_PATHS,
     MOTIONS,
+    PATHS,
     SHAPES,
     ObjectSpec,
     SceneSpec,
@@ -36,14 +39,18 @@ __all__ = [
     "BACKGROUNDS",
     "CAMERAS",
     "COLOURS",
+    "LONG_PATHS",
     "MOTIONS",
+    "PATHS",
     "SHAPES",
     "STRUCTURED_KEYS",
     "Analysis",
+    "LongAnalysis",
     "ObjectSpec",
     "SceneSpec",
     "SyntheticVideoDataset",
     "analyze",
+    "analyze_long",
     "canonical_caption",
     "caption_variants",
     "colour_name",
@@ -54,5 +61,7 @@ __all__ = [
     "parse_canonical",
     "render",
     "sample_scene",
+    "score_long",
     "structured_caption",
+    "window_truth",
 ]

@@ -19,6 +19,19 @@ import numpy as np
 from vitascope.errors import InvalidOptionError
 from vitascope.synthetic.world import BACKGROUNDS, CAMERAS, COLOURS, MOTIONS, SHAPES, SceneSpec
 
+# Long paths (world.LONG_PATHS) add a clause after the motion: `a red circle moving right and bouncing off
+# the edges on a black background`. Straight paths (the default world) say nothing more.
+PATH_PHRASES = {
+    "bounce": "bouncing off the edges",
+    "wrap": "wrapping around",
+    "stop and go": "stopping and starting",
+}
+_PATH_SENTENCES = {
+    "bounce": "It keeps going, turning back each time it reaches an edge of the frame.",
+    "wrap": "It keeps going: leaving one side of the frame, it comes back in at the opposite side.",
+    "stop and go": "It moves and rests in turns, turning back at the edges of the frame.",
+}
+
 STRUCTURED_KEYS = (
     "short_description",
     "dense_description",
@@ -55,6 +68,8 @@ _PATH = {
 
 
 def _object_phrase(obj) -> str:
+    if obj.path in PATH_PHRASES:
+        return f"a {obj.colour} {obj.shape} {obj.motion} and {PATH_PHRASES[obj.path]}"
     return f"a {obj.colour} {obj.shape} {obj.motion}"
 
 
@@ -79,6 +94,8 @@ def structured_caption(spec: SceneSpec) -> dict:
         size = "small" if obj.size < 0.11 else "medium-sized"
         start = _where(*obj.start_xy)
         sentences.append(f"A {size} {obj.colour} {obj.shape} starting near the {start} {_PATH[obj.motion]}.")
+        if obj.path in _PATH_SENTENCES:
+            sentences.append(_PATH_SENTENCES[obj.path])
     camera = {
         "static": "The camera stays still.",
         "panning left": "The camera pans slowly to the left.",
@@ -90,7 +107,9 @@ def structured_caption(spec: SceneSpec) -> dict:
     short = canonical_caption(spec)
     tags = ["synthetic", spec.background + " background", spec.camera + " camera"]
     for obj in spec.objects:
-        tags += [obj.colour, obj.shape, obj.motion]
+        tags += [obj.colour, obj.shape, obj.motion] + (
+            [PATH_PHRASES[obj.path]] if obj.path in PATH_PHRASES else []
+        )
     tags += [
         "source: vitascope.synthetic",
         f"frames: {spec.frames}",
@@ -136,15 +155,17 @@ _WORD = r"([a-z]+)"
 def _vocab_message() -> str:
     return (
         "expected 'a {colour} {shape} {motion} on a {background} background' (optionally ' and a {colour} "
-        "{shape} {motion}' before ' on', and ', camera {move}' at the end) with colour in "
+        "{shape} {motion}' before ' on', and ', camera {move}' at the end; a motion may end in ' and "
+        f"{{{', '.join(PATH_PHRASES.values())}}}') with colour in "
         f"{{{', '.join(COLOURS)}}}, shape in {{{', '.join(SHAPES)}}}, motion in {{{', '.join(MOTIONS)}}}, "
         f"background in {{{', '.join(BACKGROUNDS)}}}, camera move in {{{', '.join(CAMERAS[1:])}}}"
     )
 
 
-_OBJECT = rf"{_ARTICLE} {_WORD} {_WORD} ((?:moving|staying) [a-z]+)"
+_PATH_WORDS = "|".join(re.escape(p) for p in PATH_PHRASES.values())
+_OBJECT = rf"{_ARTICLE} {_WORD} {_WORD} ((?:moving|staying) [a-z]+)(?: and ({_PATH_WORDS}))?"
 _PATTERN = re.compile(
-    rf"^{_OBJECT}(?: and {_OBJECT})? on {_ARTICLE} {_WORD} background(?:,? (?:with )?(?:the )?camera ([a-z]+ [a-z]+))?$"
+    rf"^{_OBJECT}(?: and {_OBJECT})?(?: and {_OBJECT})? on {_ARTICLE} {_WORD} background(?:,? (?:with )?(?:the )?camera ([a-z]+ [a-z]+))?$"
 )
 
 
@@ -160,10 +181,15 @@ def parse_canonical(prompt: str) -> dict:
     if match is None:
         raise InvalidOptionError(f"cannot parse {prompt!r}: {_vocab_message()}")
     g = match.groups()
-    objects = [{"colour": g[0], "shape": g[1], "motion": g[2]}]
-    if g[3] is not None:
-        objects.append({"colour": g[3], "shape": g[4], "motion": g[5]})
-    background, camera = g[6], g[7] or "static"
+    by_phrase = {phrase: path for path, phrase in PATH_PHRASES.items()}
+    objects = []
+    for colour, shape, motion, phrase in (g[0:4], g[4:8], g[8:12]):
+        if colour is None:
+            continue
+        objects.append({"colour": colour, "shape": shape, "motion": motion})
+        if phrase is not None:  # only long paths carry the key: default prompts parse as they always did
+            objects[-1]["path"] = by_phrase[phrase]
+    background, camera = g[12], g[13] or "static"
     for obj in objects:
         for key, allowed in (("colour", COLOURS), ("shape", SHAPES), ("motion", MOTIONS)):
             if obj[key] not in allowed:

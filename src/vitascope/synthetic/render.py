@@ -19,6 +19,7 @@ from vitascope.synthetic.world import (
     SceneSpec,
     camera_at,
     image_positions,
+    wrap_offsets,
 )
 
 TILES_PER_SIDE = 8  # checker and dot spacing: min(H, W) / 8 world pixels
@@ -102,6 +103,9 @@ def render(spec: SceneSpec) -> np.ndarray:
         dx = xs - pos[:, 0, None, None]
         dy = ys - pos[:, 1, None, None]
         alpha = _coverage(shape_sdf(obj.shape, dx, dy, radius))[..., None]  # [T, H, W, 1]
+        for ox, oy in wrap_offsets(spec, obj)[1:]:  # a wrapping object also shows on the far side
+            more = _coverage(shape_sdf(obj.shape, dx - np.float32(ox), dy - np.float32(oy), radius))
+            alpha = np.maximum(alpha, more[..., None])
         colour = np.array(COLOURS[obj.colour], dtype=np.float32)
         frames = frames * (1.0 - alpha) + colour * alpha
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
@@ -115,4 +119,8 @@ def object_alpha(spec: SceneSpec, index: int) -> np.ndarray:
     ys = (np.arange(spec.height) + 0.5)[None, :, None]
     xs = (np.arange(spec.width) + 0.5)[None, None, :]
     radius = (obj.size * spec.scale * zoom)[:, None, None]
-    return _coverage(shape_sdf(obj.shape, xs - pos[:, 0, None, None], ys - pos[:, 1, None, None], radius))
+    alpha = _coverage(shape_sdf(obj.shape, xs - pos[:, 0, None, None], ys - pos[:, 1, None, None], radius))
+    for ox, oy in wrap_offsets(spec, obj)[1:]:
+        dx, dy = xs - pos[:, 0, None, None] - ox, ys - pos[:, 1, None, None] - oy
+        alpha = np.maximum(alpha, _coverage(shape_sdf(obj.shape, dx, dy, radius)))
+    return alpha

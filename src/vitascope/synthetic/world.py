@@ -19,6 +19,15 @@ import numpy as np
 from vitascope.errors import InvalidOptionError
 
 SHAPES = ("circle", "square", "triangle")
+# Paths: "straight" is the default world (travel covers the whole clip). The long paths move at the speed a
+# straight path has in a NATIVE_FRAMES clip, whatever the length, and last: "bounce" reflects off the frame
+# edges, "wrap" leaves one side and comes back in at the other, "stop and go" alternates moving (bouncing)
+# and resting. They need a static camera.
+PATHS = ("straight", "bounce", "wrap", "stop and go")
+LONG_PATHS = PATHS[1:]
+NATIVE_FRAMES = 17
+STOP_GO = (20, 14)  # frames moving, frames resting, per stop-and-go cycle
+MAX_LONG_OBJECTS = 3
 # Saturated, well separated hues (plus white) so colour is a robust label even after blur and noise.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
@@ -81,9 +90,14 @@ class ObjectSpec:
     motion: str
     size: float
     start_xy: tuple[float, float]
-    travel: float = TRAVEL  # distance covered over the clip, as a fraction of the frame
+    travel: float = (
+        TRAVEL  # distance covered over the clip (long paths: per NATIVE_FRAMES), fraction of frame
+    )
+    path: str = "straight"  # one of PATHS
+    phase: float = 0.0  # stop and go: fraction of the cycle already done at frame 0
 
     def __post_init__(self):
+        _check(self.path, PATHS, "path")
         _check(self.shape, SHAPES, "shape")
         _check(self.colour, tuple(COLOURS), "colour")
         _check(self.motion, MOTIONS, "motion")
@@ -127,6 +141,10 @@ class SceneSpec:
                 f"camera {self.camera!r} is invisible on a plain {self.background} background; "
                 f"use one of {', '.join(TEXTURED_BACKGROUNDS)}"
             )
+        if self.camera != "static" and any(o.path != "straight" for o in self.objects):
+            raise InvalidOptionError(
+                f"long paths ({', '.join(LONG_PATHS)}) need a static camera, not {self.camera!r}"
+            )
 
     @property
     def scale(self) -> float:
@@ -151,11 +169,61 @@ def camera_at(spec: SceneSpec) -> tuple[np.ndarray, np.ndarray]:
 
 def world_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
     """The object's centre in world pixels at every frame: [T, 2] (x, y)."""
+    if obj.path != "straight":
+        return _long_positions(spec, obj)
     u = np.linspace(0.0, 1.0, spec.frames) if spec.frames > 1 else np.zeros(1)
     dx, dy = _DIRECTIONS[obj.motion]
     x0, y0 = obj.start_xy[0] * spec.width, obj.start_xy[1] * spec.height
     d = obj.travel
     return np.stack([x0 + dx * d * spec.width * u, y0 + dy * d * spec.height * u], axis=1)
+
+
+def margin_px(spec: SceneSpec, obj: ObjectSpec) -> float:
+    """Distance from an object's centre to the frame edge at which it touches the 1-pixel margin."""
+    return BOUND[obj.shape] * obj.size * spec.scale + 1.0
+
+
+def moving_frames(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
+    """Frames of movement done before each frame [T] (float): t for moving paths, less for stop and go."""
+    t = np.arange(spec.frames, dtype=np.float64)
+    if obj.path != "stop and go":
+        return t
+    go, rest = STOP_GO
+    cycle = go + rest
+    s = t + obj.phase * cycle  # position in the cycle sequence
+    done = np.floor(s / cycle) * go + np.minimum(np.mod(s, cycle), go)
+    return done - done[0]
+
+
+def _reflect(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    span = max(hi - lo, 1e-6)
+    u = np.mod(p - lo, 2.0 * span)
+    return lo + np.where(u <= span, u, 2.0 * span - u)
+
+
+def _long_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
+    """[T, 2] centres of a long path: speed travel/(NATIVE_FRAMES - 1) of the frame per moving frame."""
+    s = moving_frames(spec, obj) * obj.travel / (NATIVE_FRAMES - 1)
+    out = []
+    for axis, side in ((0, spec.width), (1, spec.height)):
+        p = obj.start_xy[axis] * side + _DIRECTIONS[obj.motion][axis] * s * side
+        if _DIRECTIONS[obj.motion][axis] != 0.0:
+            m = margin_px(spec, obj)
+            p = np.mod(p, side) if obj.path == "wrap" else _reflect(p, m, side - m)
+        out.append(p)
+    return np.stack(out, axis=1)
+
+
+def wrap_offsets(spec: SceneSpec, obj: ObjectSpec) -> list[tuple[float, float]]:
+    """Where to draw an object: once, or (wrapping) also one frame width/height either side."""
+    if obj.path != "wrap":
+        return [(0.0, 0.0)]
+    dx, dy = _DIRECTIONS[obj.motion]
+    if dx:
+        return [(0.0, 0.0), (-spec.width, 0.0), (float(spec.width), 0.0)]
+    if dy:
+        return [(0.0, 0.0), (0.0, -spec.height), (0.0, float(spec.height))]
+    return [(0.0, 0.0)]
 
 
 def image_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
@@ -170,19 +238,25 @@ def image_positions(spec: SceneSpec, obj: ObjectSpec) -> np.ndarray:
 def _fits(spec: SceneSpec) -> bool:
     """Every object stays inside the frame (1 px margin) and objects never come within 3 px of each other."""
     _, zoom = camera_at(spec)
-    tracks, radii = [], []
+    tracks, radii, wraps = [], [], np.zeros(2, dtype=bool)
     for obj in spec.objects:
         xy = image_positions(spec, obj)
         r = BOUND[obj.shape] * obj.size * spec.scale * zoom
-        if (xy[:, 0] - r < 1).any() or (xy[:, 0] + r > spec.width - 1).any():
+        wrap = [obj.path == "wrap" and _DIRECTIONS[obj.motion][k] != 0.0 for k in (0, 1)]
+        wraps |= wrap
+        if not wrap[0] and ((xy[:, 0] - r < 1).any() or (xy[:, 0] + r > spec.width - 1).any()):
             return False
-        if (xy[:, 1] - r < 1).any() or (xy[:, 1] + r > spec.height - 1).any():
+        if not wrap[1] and ((xy[:, 1] - r < 1).any() or (xy[:, 1] + r > spec.height - 1).any()):
             return False
         tracks.append(xy)
         radii.append(r)
+    period = np.array([spec.width, spec.height], dtype=np.float64)
     for i in range(len(tracks)):
         for j in range(i + 1, len(tracks)):
-            gap = np.linalg.norm(tracks[i] - tracks[j], axis=1) - radii[i] - radii[j]
+            diff = tracks[i] - tracks[j]
+            if wraps.any():  # nearest copy on a wrapping axis
+                diff = np.where(wraps, diff - period * np.round(diff / period), diff)
+            gap = np.linalg.norm(diff, axis=1) - radii[i] - radii[j]
             if (gap < 3).any():
                 return False
     return True
@@ -251,12 +325,16 @@ def sample_scene(
     n_objects=None,
     camera=None,
     travel_range: tuple[float, float] | None = None,
+    path: str | None = None,
     **constraints,
 ) -> SceneSpec:
     """Draw a scene from `seed` (deterministic). `constraints` fix any of shape, colour, motion (of the first
     object) and background; `camera` fixes the camera. A single image (frames=1) is frame 0 of its scene:
     still with a static camera unless motion or camera are asked for. `travel_range` (lo, hi): objects cover
     lo..hi times the standard TRAVEL, so moving objects can also start near the middle of the frame.
+    `path` (one of LONG_PATHS, or "mixed" for one drawn per moving object) draws long motion instead: a
+    static camera, one to MAX_LONG_OBJECTS objects whose moving ones share an axis (so they keep to lanes),
+    travel per NATIVE_FRAMES as above. Without it nothing extra is drawn: default scenes are unchanged.
     Raises InvalidOptionError for unknown words or impossible combinations."""
     if travel_range is not None and not 0.0 < travel_range[0] <= travel_range[1] <= 1.0:
         raise InvalidOptionError(f"travel_range must satisfy 0 < lo <= hi <= 1, got {travel_range}")
@@ -281,6 +359,10 @@ def sample_scene(
         constraints.setdefault("motion", None)
         constraints["motion"] = constraints["motion"] or "staying still"
         camera = camera or "static"
+    if path is not None:
+        return _sample_long(
+            seed, frames, height, width, n_objects, camera, background, travel_range, path, constraints
+        )
     rng = np.random.default_rng(seed)
     for _ in range(400):
         bg, cam, kinds = _scene_layout(rng, background, camera, n_objects, constraints)
@@ -292,4 +374,67 @@ def sample_scene(
             return spec
     raise InvalidOptionError(
         f"could not place the objects of seed {seed} in a {height}x{width} frame; try a larger frame or one object"
+    )
+
+
+def _long_kinds(rng, background, n_objects, constraints, path):
+    """Shapes, colours, motions and paths of a long scene: moving objects share the first one's axis."""
+    kinds = []
+    for k in range(n_objects):
+        fixed = constraints if k == 0 else {}
+        taken = {kind[1] for kind in kinds}
+        colours = [c for c in COLOURS if (background, c) not in CLASHES and c not in taken]
+        motions = MOTIONS
+        if kinds and kinds[0][2] != "staying still":
+            axis = 0 if _DIRECTIONS[kinds[0][2]][0] else 1
+            motions = tuple(m for m in MOTIONS if _DIRECTIONS[m][1 - axis] == 0.0)
+        motion = fixed.get("motion") or _pick(rng, motions)
+        kind_path = _pick(rng, LONG_PATHS) if path == "mixed" else path
+        kinds.append(
+            (
+                fixed.get("shape") or _pick(rng, SHAPES),
+                fixed.get("colour") or _pick(rng, colours),
+                motion,
+                "straight" if motion == "staying still" else kind_path,
+            )
+        )
+    return kinds
+
+
+def _place_long(rng, kind, height: int, width: int, travel_range) -> ObjectSpec:
+    shape, colour, motion, path = kind
+    size = float(rng.uniform(*SIZE_RANGE))
+    travel = TRAVEL if travel_range is None else TRAVEL * float(rng.uniform(*travel_range))
+    start = []
+    for axis, side in ((0, width), (1, height)):
+        margin = (BOUND[shape] * size * min(height, width) + 1.0) / side
+        along = path == "wrap" and _DIRECTIONS[motion][axis] != 0.0
+        start.append(float(rng.uniform(0.0, 1.0)) if along else float(rng.uniform(margin, 1.0 - margin)))
+    phase = float(rng.uniform(0.0, 1.0)) if path == "stop and go" else 0.0
+    return ObjectSpec(shape, colour, motion, size, (start[0], start[1]), travel, path, phase)
+
+
+def _sample_long(seed, frames, height, width, n_objects, camera, background, travel_range, path, constraints):
+    if path not in LONG_PATHS + ("mixed",):
+        raise InvalidOptionError(f"unknown path {path!r}; choose one of: {', '.join(LONG_PATHS)}, mixed")
+    if camera not in (None, "static"):
+        raise InvalidOptionError(f"long paths need a static camera, not {camera!r}")
+    if n_objects is not None and not 1 <= n_objects <= MAX_LONG_OBJECTS:
+        raise InvalidOptionError(f"n_objects={n_objects}: long scenes have 1 to {MAX_LONG_OBJECTS} objects")
+    rng = np.random.default_rng([seed, 13])
+    n = n_objects or int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+    for _ in range(400):
+        bg = background
+        if bg is None:
+            colour = constraints.get("colour")
+            options = [b for b in BACKGROUNDS if (b, colour) not in CLASHES]
+            bg = _pick(rng, options, BACKGROUND_WEIGHTS)
+        kinds = _long_kinds(rng, bg, n, constraints, path)
+        objects = tuple(_place_long(rng, kind, height, width, travel_range) for kind in kinds)
+        spec = SceneSpec(objects, bg, "static", frames, height, width, int(seed))
+        if _fits(spec):
+            return spec
+    raise InvalidOptionError(
+        f"could not place the objects of seed {seed} on long paths in a {height}x{width} frame; "
+        "try a larger frame or fewer objects"
     )
