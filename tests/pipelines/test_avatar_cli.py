@@ -168,7 +168,7 @@ def test_loader_is_strict_and_names_keys(folder, tmp_path):
     state["extra.weight"] = torch.zeros(1)
     torch.save({"ema": state}, path)
     with pytest.raises(WeightLoadError, match=r"audio_adapter_blocks\.0\.to_out\.weight.*extra\.weight"):
-        load_avatar_pipeline(tmp_path / "m")
+        load_avatar_pipeline(tmp_path / "m", weights_key="ema")
     t2v = {
         k: v
         for k, v in state.items()

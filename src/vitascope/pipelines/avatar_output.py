@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitascope.pipelines.weights import write_json_atomic
+from vitascope.io.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -83,5 +83,5 @@ def save_avatar(pipe, result, path: str | Path) -> Path:
     chunks = pipe.decode_chunks(result.latents, result.frames)
     path, n = write_avatar_mp4(chunks, result.samples, path, fps=result.fps)
     meta = {**result.metadata, "fps": result.fps, "frames": n, "output": str(path), "audio_muxed": "aac"}
-    write_json_atomic(meta, path.with_name(path.name + ".json"))
+    write_json_atomic(path.with_name(path.name + ".json"), meta)
     return path

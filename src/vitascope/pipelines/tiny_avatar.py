@@ -33,11 +33,11 @@ def _tiny_whisper(folder: Path, seed: int) -> None:
 
 def write_tiny_avatar(folder: str | Path, seed: int = 0) -> Path:
     """Write the tiny folder; returns `folder` (pass it, or folder/ckpts, as --model)."""
+    from vitascope.io.files import torch_save_atomic, write_json_atomic
     from vitascope.models.audio.avatar_dit import AvatarDiT, avatar_config
     from vitascope.models.text.tiny import tiny_clip_text_model, tiny_clip_tokenizer, tiny_llava
     from vitascope.models.vae import CausalVAE3D, VAEConfig, save_vae
     from vitascope.pipelines.tiny import _reseed, tiny_dit_config
-    from vitascope.pipelines.weights import write_json_atomic
 
     root = Path(folder)
     ckpts = root / "ckpts"
@@ -57,8 +57,8 @@ def write_tiny_avatar(folder: str | Path, seed: int = 0) -> Path:
     _reseed(dit, seed)
     path = ckpts / DIT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic({"rope_dim_list": list(config.rope_dim_list)}, path.parent / "config.json")
-    torch.save({"module": {k: v.contiguous() for k, v in dit.state_dict().items()}}, path)
+    write_json_atomic(path.parent / "config.json", {"rope_dim_list": list(config.rope_dim_list)})
+    torch_save_atomic(path, {"module": {k: v.contiguous() for k, v in dit.state_dict().items()}})
     vae = CausalVAE3D(VAEConfig(block_out_channels=(4, 8, 8, 8), layers_per_block=1, norm_num_groups=4))
     _reseed(vae, seed + 1)
     save_vae(vae, path.parent.parent / "vae")
