@@ -8,14 +8,12 @@ nothing behind.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from vitascope.errors import InvalidOptionError
 from vitascope.io.files import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -27,52 +25,23 @@ def write_avatar_mp4(
     path: str | Path,
     fps: float = 25.0,
     sample_rate: int = 16000,
-    crf: int = 18,
 ) -> tuple[Path, int]:
-    """uint8 chunks [f, H, W, 3] + float mono audio [N] -> mp4 (H.264 yuv420p + AAC); returns (path, frames)."""
-    import av
+    """uint8 chunks [f, H, W, 3] + float mono audio [N] -> mp4 (H.264 + AAC, `media.VideoWriter`: incremental,
+    atomic, the audio interleaved and cut at the last frame); returns (path, frames)."""
+    from vitascope.media import VideoWriter
+    from vitascope.mux import AudioTrack
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    tmp, n = Path(name), 0
-    try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
-            video = None
-            for chunk in chunks:
-                if video is None:
-                    h, w = chunk.shape[1:3]
-                    video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-                    video.width, video.height, video.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
-                    video.options = {"crf": str(crf), "preset": "medium"}
-                    audio = out.add_stream("aac", rate=sample_rate, layout="mono")
-                if chunk.shape[1] % 2 or chunk.shape[2] % 2:
-                    chunk = np.pad(
-                        chunk, ((0, 0), (0, chunk.shape[1] % 2), (0, chunk.shape[2] % 2), (0, 0)), "edge"
-                    )
-                for frame in chunk:
-                    out.mux(
-                        video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"))
-                    )
-                n += len(chunk)
-            if video is None:
-                raise ValueError("no frames to write")
-            out.mux(video.encode())
-            pcm = np.clip(np.asarray(samples, np.float32).reshape(1, -1), -1.0, 1.0)
-            frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts, frame.time_base = 0, Fraction(1, sample_rate)  # lets the muxer trim the AAC priming
-            out.mux(audio.encode(frame))
-            out.mux(audio.encode(None))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a video is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    log.info("wrote %s (%d frames @ %g fps, %.2f s of audio)", path, n, fps, samples.size / sample_rate)
-    return path, n
+    if float(fps) != int(fps):
+        raise InvalidOptionError(f"the mp4 writer takes whole frame rates, got {fps}")
+    with VideoWriter(
+        path, fps=int(fps), audio=AudioTrack(np.asarray(samples, np.float32), sample_rate)
+    ) as out:
+        for chunk in chunks:
+            out.write(chunk)
+    log.info(
+        "wrote %s (%d frames @ %g fps, %.2f s of audio)", path, out.frames, fps, samples.size / sample_rate
+    )
+    return Path(path), out.frames
 
 
 def save_avatar(pipe, result, path: str | Path) -> Path:
