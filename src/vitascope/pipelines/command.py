@@ -48,7 +48,9 @@ def _quiet_transformers() -> None:
 
 
 def generate(
-    prompt: str = typer.Option(..., "--prompt", "-p", help="What the video shows."),
+    prompt: str | None = typer.Option(
+        None, "--prompt", "-p", help="What the video shows (optional with an Avatar model)."
+    ),
     output: str = typer.Option(
         "outputs/video.mp4",
         "--output",
@@ -61,7 +63,22 @@ def generate(
         "-m",
         help="Model folder (Tencent, diffusers or vitascope layout); omit for the bundled demo model.",
     ),
-    image: Path | None = typer.Option(None, "--image", "-i", help="First frame for image-to-video."),
+    image: Path | None = typer.Option(
+        None, "--image", "-i", help="First frame for image-to-video; the reference photo for an Avatar model."
+    ),
+    face_box: str | None = typer.Option(
+        None, "--face-box", help="Avatar: the face as x,y,w,h pixels of the photo (skips detection)."
+    ),
+    deepcache: bool = typer.Option(
+        True, "--deepcache/--no-deepcache", help="Avatar: DeepCache as the release runs it."
+    ),
+    wrap: bool = typer.Option(
+        True, "--wrap/--no-wrap", help="Avatar: circular windows as the release (ties the end to the start)."
+    ),
+    image_size: int = typer.Option(704, "--image-size", help="Avatar: short side of the reference photo."),
+    max_audio_seconds: float | None = typer.Option(
+        None, "--max-audio-seconds", help="Avatar: refuse longer audio."
+    ),
     negative_prompt: str | None = typer.Option(None, "--negative-prompt"),
     height: int | None = typer.Option(None, "--height"),
     width: int | None = typer.Option(None, "--width"),
@@ -113,7 +130,10 @@ def generate(
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
     audio: Path | None = typer.Option(
-        None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
+        None,
+        "--audio",
+        help="With an Avatar model: the voice that drives the video. Otherwise: audio muxed into the mp4 (AAC), "
+        "cut or padded to the video's length.",
     ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image).
@@ -126,6 +146,31 @@ def generate(
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
+    if _is_avatar(model):
+        return _generate_avatar(
+            model=model,
+            image=image,
+            audio=audio,
+            prompt=prompt or "",
+            output=output,
+            negative_prompt=negative_prompt,
+            steps=steps,
+            seed=secrets.randbelow(2**31) if seed is None else seed,
+            flow_shift=flow_shift,
+            cfg_scale=cfg_scale,
+            face_box=face_box,
+            deepcache=deepcache,
+            wrap=wrap,
+            image_size=image_size,
+            max_audio_seconds=max_audio_seconds,
+            device=device,
+            dtype=dtype,
+            weights_key=weights_key,
+        )
+    if prompt is None:
+        from vitascope.errors import InvalidOptionError
+
+        raise InvalidOptionError("--prompt is required (an Avatar model takes --image and --audio instead)")
     speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
     rewritten = None
     if rewrite:
@@ -194,6 +239,52 @@ def generate(
         f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
         f"{result.metadata['seconds']} s)"
     )
+
+
+def _is_avatar(model) -> bool:
+    """Whether --model is the HunyuanVideo-Avatar release folder (file checks only, no weights read)."""
+    if model is None:
+        return False
+    from vitascope.convert.folder import detect_folder
+    from vitascope.errors import VitascopeError
+
+    try:
+        return detect_folder(model).meta.get("release") == "avatar"
+    except VitascopeError:
+        return False  # the normal path reports what is wrong with the folder
+
+
+def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cfg_scale, face_box, **kw):
+    """`generate` with an Avatar model: every input is checked before the weights load."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.models.audio.face import parse_face_box
+    from vitascope.pipelines.avatar import AvatarOptions, AvatarPipeline
+    from vitascope.pipelines.avatar_loader import load_avatar_pipeline
+    from vitascope.pipelines.avatar_output import save_avatar
+
+    if image is None or audio is None:
+        raise InvalidOptionError(
+            f"{model} is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE"
+        )
+    given = {"steps": steps, "flow_shift": flow_shift, "cfg_scale": cfg_scale}
+    opts = AvatarOptions(
+        image=str(image),
+        audio=str(audio),
+        prompt=kw["prompt"],
+        seed=seed,
+        face_box=parse_face_box(face_box) if face_box else None,
+        deepcache=kw["deepcache"],
+        wrap=kw["wrap"],
+        image_size=kw["image_size"],
+        negative_prompt=kw["negative_prompt"],
+        max_audio_seconds=kw["max_audio_seconds"],
+        **{k: v for k, v in given.items() if v is not None},
+    )
+    AvatarPipeline.preflight(opts)  # bad photo, audio or face: an error before the weights load
+    pipe = load_avatar_pipeline(model, device=kw["device"], dtype=kw["dtype"], weights_key=kw["weights_key"])
+    result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    out = save_avatar(pipe, result, output)
+    typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with audio, seed {opts.seed})")
 
 
 def _activation_bytes(pipe, opts) -> int:

@@ -64,6 +64,13 @@ def load_pipeline(
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     # 2. The folder's parts.
     folder = detect_folder(demo_model_path() if model is None else Path(model))
+    if folder.meta.get("release") == "avatar":  # HunyuanVideo-Avatar's release: the audio-driven pipeline
+        from vitascope.errors import InvalidOptionError
+        from vitascope.pipelines.avatar_loader import load_avatar_pipeline
+
+        if loras or tuple(transforms):
+            raise InvalidOptionError("LoRAs and load transforms are not supported for the Avatar model yet")
+        return load_avatar_pipeline(folder, device=dev, dtype=dt, weights_key=weights_key)
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
     # 3. The DiT: build on meta -> transforms -> strict load -> place; then LoRAs (PEFT, merged or at run time).
     dit = load_dit(

@@ -149,6 +149,23 @@ class AvatarDiT(HunyuanVideoDiT):
         out = adapter(ctx.extras["audio"], video).reshape(B, T * H * W, D) * ctx.extras["face"]
         ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
 
+    def embed(self, x, t, inputs):
+        """As the base, then the release's count-based text key mask when `extra["attn_text_mask"]` [B, S] is
+        given: the token refiner reads `text_mask` per position (the LLaVA mask quirk), while the release's
+        main attention takes the first sum(mask) text tokens (its cu_seqlens), which this mask states."""
+        ctx = super().embed(x, t, inputs)
+        attn_mask = inputs.extra.get("attn_text_mask")
+        if attn_mask is not None:
+            B, L = ctx.img.shape[:2]
+            ctx.key_mask = torch.cat(
+                [
+                    torch.ones(B, L, dtype=torch.bool, device=ctx.img.device),
+                    attn_mask.to(ctx.img.device).bool(),
+                ],
+                dim=1,
+            )
+        return ctx
+
     def run_cached(self, x: torch.Tensor, t: torch.Tensor, inputs, last_in: torch.Tensor) -> torch.Tensor:
         """DeepCache step: embeddings as usual, then only the last single block, on `last_in` [B, P+L+S, D]
         (the input that block saw at an earlier full step), then the head. See `models.audio.deepcache`."""
