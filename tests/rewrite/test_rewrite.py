@@ -46,7 +46,7 @@ def test_offline_keeps_new_colours_and_modes():
     assert "Lighting:" in master and "Shot type:" in master and "Camera movement: Static shot." in master
     result = rewrite_prompt("a green circle moving up, camera zooming out", "structured")
     assert list(result.structured) == list(STRUCTURED_KEYS)
-    assert result.structured["camera_movement"] == "Zoom out" and "green" in result.structured["tags"]
+    assert result.structured["Camera Movement"] == "Zoom out" and "green" in result.structured["Metadata Tags"]
     assert result.prompt.startswith("A green circle moving up on a black background, camera zooming out.")
 
 
@@ -166,13 +166,13 @@ def test_local_backend_matches_the_served_model(tiny_lm, server):
 
 def test_structured_reply_parsing():
     reply = (
-        '<think>plan</think>```json\n{"short_description": "A red circle.", "tags": ["red"], "extra": 1}\n```'
+        '<think>plan</think>```json\n{"Short Description": "A red circle.", "Metadata Tags": ["red"], "extra": 1}\n```'
     )
     from vitascope.rewrite.prompts import clean_reply
 
     assert structured_from_reply(clean_reply(reply)) == {
-        "short_description": "A red circle.",
-        "tags": ["red"],
+        "Short Description": "A red circle.",
+        "Metadata Tags": ["red"],
     }
     with pytest.raises(ValueError):
         structured_from_reply("no json here")

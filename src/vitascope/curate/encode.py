@@ -30,6 +30,7 @@ import numpy as np
 
 from vitascope.curate.datasets import _ratio
 from vitascope.curate.video import decode_segment
+from vitascope.io.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def write_encoders(latents_dir: str | Path, cfg, max_length: int = 256) -> Path:
     info = {"vae_folder": absolute(cfg.vae_folder), "llm_folder": absolute(cfg.llm_folder),
             "clip_folder": absolute(cfg.clip_folder), "max_length": max_length}  # fmt: skip
     path = Path(latents_dir) / "encoders.json"
-    _atomic(path, lambda p: Path(p).write_text(json.dumps(info, indent=1)))
+    write_json_atomic(path, info, indent=1)
     return path
 
 

@@ -126,15 +126,16 @@ def _bytes(module, fp8_blocks: bool = False) -> int:
 __all__ = ["SpeedOptions", "apply_speed", "compile_blocks", "describe_plan"]
 
 
-def sequence_parallel_from_env(pipe) -> int:
-    """Under torchrun (WORLD_SIZE > 1): join the process group and shard the DiT's sequence over it (Ulysses).
+def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0) -> int:
+    """With a launcher's world_size > 1 (the CLI reads torchrun's WORLD_SIZE and LOCAL_RANK): join the process
+    group and shard the DiT's sequence over it (Ulysses).
 
-    Returns this process's rank (0 when not launched by torchrun). Every rank runs the whole pipeline on the
-    same inputs; only rank 0 should write the output.
+    Returns this process's rank (0 for one process). Every rank runs the whole pipeline on the same inputs;
+    only rank 0 should write the output.
     """
-    from vitascope.parallel.fsdp import init_from_env
+    from vitascope.parallel.fsdp import init_distributed
 
-    rank, world = init_from_env()
+    rank, world = init_distributed(world_size, local_rank)
     if world > 1:
         from vitascope.parallel.sequence import SequenceParallel
 

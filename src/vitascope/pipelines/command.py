@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def generate(
     Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
     and rank 0 writes the output."""
     from vitascope.errors import InputFileError
-    from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed, start_sequence_parallel
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
 
@@ -220,7 +221,10 @@ def generate(
             typer.echo(line)
         return
     apply_speed(pipe, speed)
-    rank = sequence_parallel_from_env(pipe)
+    # torchrun's environment is read here, in the CLI; the library takes it as arguments
+    rank = start_sequence_parallel(
+        pipe, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    )
     opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
     lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
     result = pipe.generate(

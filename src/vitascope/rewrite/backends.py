@@ -51,7 +51,7 @@ class OfflineBackend:
         if mode == "normal":
             return offline.canonical(scene), None
         if mode == "master":  # the trained sentence plus its composition, light and camera fields
-            keep = ("short_description", "shot_type", "lighting", "camera_movement")
+            keep = ("Short Description", "Shot Type", "Lighting", "Camera Movement")
             return render_structured({k: fields[k] for k in keep}), None
         return render_structured(fields), fields
 

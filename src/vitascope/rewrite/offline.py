@@ -147,16 +147,16 @@ def structured(scene: ParsedScene) -> dict:
     for o in scene.objects:
         tags += [o.colour, o.shape, o.motion]
     fields = {
-        "short_description": short[0].upper() + short[1:] + ".",
-        "dense_description": dense
+        "Short Description": short[0].upper() + short[1:] + ".",
+        "Dense Description": dense
         + f" The background is {scene.background}. "
         + ("The camera stays still." if scene.camera == "static" else f"The camera is {scene.camera}."),
-        "background": _BG_TEXT.get(scene.background, f"A plain {scene.background} backdrop."),
-        "style": "Flat 2D computer graphics with simple geometric shapes.",
-        "shot_type": ("Wide shot" if len(scene.objects) > 1 else "Medium shot") + ", front view",
-        "lighting": "Flat, even lighting without shadows.",
-        "atmosphere": "Calm and minimal." if still else "Simple and lively.",
-        "camera_movement": _CAMERA_SHOT[scene.camera],
-        "tags": tags,
+        "Background": _BG_TEXT.get(scene.background, f"A plain {scene.background} backdrop."),
+        "Style": "Flat 2D computer graphics with simple geometric shapes.",
+        "Shot Type": ("Wide shot" if len(scene.objects) > 1 else "Medium shot") + ", front view",
+        "Lighting": "Flat, even lighting without shadows.",
+        "Atmosphere": "Calm and minimal." if still else "Simple and lively.",
+        "Camera Movement": _CAMERA_SHOT[scene.camera],
+        "Metadata Tags": tags,
     }
     return {k: fields[k] for k in STRUCTURED_KEYS}

@@ -45,8 +45,8 @@ _STRUCTURED = (
     + "Reply with one JSON object and nothing else. Its keys, all strings except tags (a list of short "
     "strings): "
     + ", ".join(STRUCTURED_KEYS)
-    + ". short_description is one sentence; dense_description says what happens from start to end; "
-    "shot_type, lighting and camera_movement are a few words each."
+    + ". Short Description is one sentence; Dense Description says what happens from start to end; "
+    "Shot Type, Lighting and Camera Movement are a few words each."
 )
 
 SYSTEM_PROMPTS = {"normal": _NORMAL, "master": _MASTER, "structured": _STRUCTURED}
@@ -80,15 +80,15 @@ def structured_from_reply(text: str) -> dict:
     if start < 0 or end < start:
         raise ValueError("the reply holds no JSON object")
     obj = json.loads(text[start : end + 1])
-    if not isinstance(obj, dict) or not str(obj.get("short_description", "")).strip():
-        raise ValueError("the JSON reply has no short_description")
+    if not isinstance(obj, dict) or not str(obj.get("Short Description", "")).strip():
+        raise ValueError("the JSON reply has no Short Description")
     return {k: obj[k] for k in STRUCTURED_KEYS if k in obj}
 
 
 def render_structured(fields: dict) -> str:
     """The prompt text of a structured caption: the short description, then `Label: value.` per field, in
     schema order (the form `caption_variants` trains on, with every field kept)."""
-    parts = [str(fields["short_description"]).rstrip(".") + "."]
+    parts = [str(fields["Short Description"]).rstrip(".") + "."]
     for key in STRUCTURED_KEYS[1:]:
         if key not in fields:
             continue
