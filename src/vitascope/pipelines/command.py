@@ -30,6 +30,19 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _long_extra(window: str | None, overlap: int | None, riflex: bool) -> dict:
+    """The long-video settings, checked before the model loads (pipelines/long.py reads them)."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.pipelines.long import WINDOW_KINDS
+
+    if window is not None and window not in WINDOW_KINDS:
+        raise InvalidOptionError(f"--window must be one of {', '.join(WINDOW_KINDS)}, got {window!r}")
+    extra = {"window": window, "riflex": riflex} if window or riflex else {}
+    if overlap is not None:
+        extra["window_overlap"] = overlap
+    return extra
+
+
 def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="What the video shows."),
     output: str = typer.Option(
@@ -82,6 +95,18 @@ def generate(
     ),
     rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
     rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help="Context windows for videos longer than the model's clip: musev (default then), shifted, "
+        "shifted-loop or none (docs/long_video.md).",
+    ),
+    window_overlap: int | None = typer.Option(
+        None, "--window-overlap", help="musev: latent frames shared by neighbouring windows (half a window)."
+    ),
+    riflex: bool = typer.Option(
+        False, "--riflex", help="RIFLEx: one whole clip past the trained length (with --window none)."
+    ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image)."""
     from vitascope.pipelines.loader import load_pipeline
@@ -112,6 +137,7 @@ def generate(
         cfg_scale=cfg_scale,
         i2v_stability=i2v_stability,
         fps=fps,
+        extra=_long_extra(window, window_overlap, riflex),
     )
     validate(opts)  # bad sizes fail before minutes of model loading
     from vitascope.convert.lora import parse_lora_spec

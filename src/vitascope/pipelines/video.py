@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vitascope.errors import InvalidOptionError
-from vitascope.pipelines.denoise import TextCondition, sample_dit
+from vitascope.pipelines.denoise import TextCondition
 from vitascope.pipelines.options import GenerationOptions, Limits, ModelDefaults, validate
 from vitascope.pipelines.result import GenerationResult
 
@@ -154,21 +154,11 @@ class VideoPipeline:
             image_latents = first.repeat(1, 1, latents.shape[2], 1, 1) if mode == "latent_concat" else first
             if mode == "latent_concat":
                 image_latents[:, :, 1:] = 0
-        # 4. Denoise.
-        latents = sample_dit(
-            self.dit,
-            latents,
-            cond,
-            uncond,
-            steps=opts.steps,
-            shift=opts.flow_shift,
-            guidance=opts.guidance,
-            cfg_scale=opts.cfg_scale,
-            dtype=next(self.dit.parameters()).dtype,
-            image_latents=image_latents,
-            mode=mode,
-            progress=progress,
-            should_stop=should_stop,
+        # 4. Denoise (in context windows when the video is longer than the model's clip: pipelines/long.py).
+        from vitascope.pipelines.long import sample_long
+
+        latents, windows = sample_long(
+            self, opts, cond, uncond, latents, image_latents, mode, progress, should_stop
         )
         # 5. Decode (latent concat spends its first 4 frames on the condition, as the reference drops them).
         video = self.decode(latents)
@@ -182,4 +172,6 @@ class VideoPipeline:
             "seconds": round(seconds, 3),
             "frames": len(video),
         }
+        if windows is not None:
+            meta["windows"] = windows
         return GenerationResult(video=video, fps=opts.fps, options=opts, metadata=meta)

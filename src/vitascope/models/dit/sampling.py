@@ -72,8 +72,11 @@ def sample_dit(
     mode: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    wrap_predict: Callable[[Predict], Predict] | None = None,
 ) -> torch.Tensor:
-    """The T2V/I2V sampler of a plain HunyuanVideo DiT: text branches, embedded guidance, constant true CFG."""
+    """The T2V/I2V sampler of a plain HunyuanVideo DiT: text branches, embedded guidance, constant true CFG.
+
+    wrap_predict: applied to the Predict before the loop (a step cache, a call counter)."""
     B = latents.shape[0]
     g = (
         embedded_guidance(guidance, B, dtype=dtype, device=latents.device)
@@ -85,6 +88,8 @@ def sample_dit(
     if uncond is not None and cfg_scale > 1.0:
         branches["negative"] = uncond.to_inputs(**kw)
     predict = dit_predict(dit, branches, dtype=dtype, image_latents=image_latents, mode=mode)
+    if wrap_predict is not None:
+        predict = wrap_predict(predict)
     if mode == "token_replace":  # pin the clean frame in the state
         latents = torch.cat([image_latents[:, :, :1].float(), latents[:, :, 1:]], dim=2)
     policy = constant_guidance(cfg_scale if "negative" in branches else 1.0)
