@@ -67,7 +67,8 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 def load_dit(folder: ModelFolder, device, dtype):
     from vitascope.convert.diffusers_dit import config_from_diffusers, diffusers_to_tencent
     from vitascope.convert.tencent import infer_dit_config
-    from vitascope.models.dit import DiTConfig, HunyuanVideoDiT
+    from vitascope.models.dit import DiTConfig
+    from vitascope.models.pose import dit_class_for_state
 
     state = read_state_dict(folder.transformer)
     if folder.layout == "diffusers":
@@ -80,7 +81,7 @@ def load_dit(folder: ModelFolder, device, dtype):
             state, i2v=folder.meta.get("i2v", False), overrides=folder.transformer_config
         )
     with torch.device("meta"):  # no 13B random init: the weights are assigned straight from the file
-        dit = HunyuanVideoDiT(config)
+        dit = dit_class_for_state(state)(config)  # the base DiT, or a variant its keys name (PoseDiT)
     load_strict(dit, state, folder.transformer, assign=True)
     return dit.to(device=device, dtype=dtype).eval()
 
