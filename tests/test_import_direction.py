@@ -1,5 +1,6 @@
-"""STYLE.md's one-way imports, checked on the source: nn <- models <- pipelines <- serve <- cli; flow needs
-only torch; nothing imports cli; parallel is never imported by models."""
+"""STYLE.md's one-way imports, checked on the source: io <- nn <- models <- convert <- pipelines <- serve <- cli;
+io, devices and flow need only torch; train may use models, flow, data, parallel, io and convert (not
+pipelines, except the known uses listed below); nothing imports cli; parallel is never imported by models."""
 
 import ast
 from pathlib import Path
@@ -7,15 +8,30 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "vitascope"
 
 # area -> areas of vitascope it must not import
+_ALL = {"nn", "flow", "models", "convert", "pipelines", "serve", "cli", "train", "curate", "parallel", "data"}
 FORBIDDEN = {
+    "io": _ALL | {"synthetic", "media", "devices", "specs"},
+    "devices": _ALL | {"io", "synthetic", "media", "specs"},
     "nn": {"models", "pipelines", "serve", "cli", "train", "curate", "parallel", "data", "convert"},
     "flow": {"nn", "models", "pipelines", "serve", "cli", "train", "curate", "parallel", "data", "convert"},
-    "models": {"pipelines", "serve", "cli", "train", "curate", "parallel", "data"},
+    "models": {"pipelines", "serve", "cli", "train", "curate", "parallel", "data", "convert"},
+    "convert": {"pipelines", "serve", "cli", "train", "curate", "data", "media"},
     "pipelines": {"serve", "cli", "train", "curate"},
     "serve": {"cli", "train", "curate"},
     "synthetic": {"pipelines", "serve", "cli", "train", "curate"},
     "curate": {"serve", "cli", "train"},
-    "train": {"serve", "cli", "curate"},
+    # train writes and reads model folders and LoRA files through convert (below pipelines), never pipelines
+    "train": {"serve", "cli", "curate", "pipelines"},
+}
+# Imports against the rules above that are known and have an owner; each entry names why it is still there.
+KNOWN = {
+    (
+        "train/eval_command.py",
+        "vitascope.pipelines.loader",
+    ): "`vitascope eval` measures the generation pipeline",
+    ("train/evaluate.py", "vitascope.pipelines.options"): "eval builds GenerationOptions for the pipeline",
+    ("train/export.py", "vitascope.pipelines.save"): "to move to vitascope.convert.save (the train helper)",
+    ("train/lora_task.py", "vitascope.pipelines.loader"): "LoRA previews generate with the pipeline",
 }
 
 
@@ -30,11 +46,18 @@ def _imports(path: Path):
 def test_imports_point_one_way():
     bad = []
     for area, forbidden in FORBIDDEN.items():
-        for path in (SRC / area).rglob("*.py"):
+        paths = [SRC / f"{area}.py"] if (SRC / f"{area}.py").exists() else (SRC / area).rglob("*.py")
+        for path in paths:
             for mod in _imports(path):
                 parts = mod.split(".")
-                if parts[0] == "vitascope" and len(parts) > 1 and parts[1] in forbidden:
-                    bad.append(f"{path.relative_to(SRC)} imports {mod}")
+                rel = str(path.relative_to(SRC))
+                if (
+                    parts[0] == "vitascope"
+                    and len(parts) > 1
+                    and parts[1] in forbidden
+                    and (rel, mod) not in KNOWN
+                ):
+                    bad.append(f"{rel} imports {mod}")
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
 
 

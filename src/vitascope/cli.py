@@ -24,6 +24,7 @@ app = typer.Typer(
 COMMANDS = [
     ("generate", "vitascope.pipelines.command", "generate"),
     ("convert", "vitascope.convert.command", "convert"),
+    ("inspect", "vitascope.convert.command", "inspect_"),
     ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
     ("rewrite", "vitascope.rewrite.command", "rewrite"),
     ("train-lora", "vitascope.train.lora_command", "train_lora"),

@@ -9,8 +9,8 @@ from vitascope.convert.lora import LoraPair, load_lora, parse_lora, parse_lora_s
 from vitascope.convert.lora_formats import FORMATS, save_lora, to_format, to_kohya
 from vitascope.convert.lora_peft import adapter_names, apply_loras, set_lora_weights
 from vitascope.errors import WeightLoadError
+from vitascope.io.files import save_safetensors_atomic
 from vitascope.models.dit import HunyuanVideoDiT
-from vitascope.pipelines.weights import save_safetensors_atomic
 from vitascope.specs import TINY
 
 
@@ -83,7 +83,7 @@ def test_peft_trained_lora_saved_as_kohya_merges_to_peft_forward(tmp_path):
     lora = parse_lora(state, HunyuanVideoDiT(TINY))
     assert len(lora) > 10
     lora = {t: LoraPair(p.down, p.up, 8.0) for t, p in lora.items()}  # PEFT's file does not carry alpha
-    save_safetensors_atomic(to_kohya(lora), tmp_path / "pytorch_lora_kohaya_weights.safetensors")
+    save_safetensors_atomic(tmp_path / "pytorch_lora_kohaya_weights.safetensors", to_kohya(lora))
     fresh = HunyuanVideoDiT(TINY)
     fresh.load_state_dict(clean)
     n = load_lora(tmp_path / "pytorch_lora_kohaya_weights.safetensors", fresh)

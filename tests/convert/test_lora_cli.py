@@ -13,10 +13,10 @@ from lora_builders import random_lora
 from typer.testing import CliRunner
 
 from vitascope import cli
+from vitascope.convert.folder import detect_folder
 from vitascope.convert.lora import read_lora
 from vitascope.convert.lora_formats import format_name, save_lora
 from vitascope.errors import InvalidOptionError
-from vitascope.pipelines.folder import detect_folder
 from vitascope.pipelines.loader import load_dit, load_pipeline
 from vitascope.pipelines.options import GenerationOptions
 from vitascope.pipelines.tiny import write_tiny_model
@@ -98,9 +98,9 @@ def test_convert_lora_cli_and_generate(setup, tmp_path):
 def test_cli_errors_are_one_line(setup, tmp_path):
     model, a, _, _ = setup
     bad = tmp_path / "bad.safetensors"
-    from vitascope.pipelines.weights import save_safetensors_atomic
+    from vitascope.io.files import save_safetensors_atomic
 
-    save_safetensors_atomic({"lora_unet_nowhere_at_all.lora_down.weight": torch.zeros(2, 2)}, bad)
+    save_safetensors_atomic(bad, {"lora_unet_nowhere_at_all.lora_down.weight": torch.zeros(2, 2)})
     r = _run("convert-lora", str(bad), "--to", "musubi", "--out", str(tmp_path / "x.safetensors"))
     assert r.returncode == 2 and "error:" in r.stderr and "lora_unet_nowhere_at_all" in r.stderr
     assert "Traceback" not in r.stderr

@@ -19,7 +19,7 @@ from vitascope.convert.diffusers_dit import config_to_diffusers, tencent_to_diff
 from vitascope.convert.lora import LoraPair
 from vitascope.convert.lora_formats import save_lora
 from vitascope.convert.lora_peft import apply_loras
-from vitascope.pipelines.weights import read_state_dict
+from vitascope.io.weights import read_state_dict
 from vitascope.specs import TINY
 
 

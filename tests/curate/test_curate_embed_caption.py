@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import curate_synth as cs
 import numpy as np
 import pytest
@@ -139,12 +137,15 @@ def test_structured_caption_schema_and_variants(tmp_path):
     assert cap["Lighting"].startswith("Low-key") and cap["Shot Type"] == "Medium shot"
     assert "2 people" in cap["Short Description"] and "a.mp4" in cap["Metadata Tags"]
     variants = caption_variants(cap, 6, 0.4, seed=0, key="clip-1")
-    assert json.loads(variants[0]) == cap
-    parsed = [json.loads(v) for v in variants[1:]]
-    assert all(p and set(p) <= set(cap) and all(cap[k] == v for k, v in p.items()) for p in parsed)
-    assert any(len(p) < len(cap) for p in parsed) and any(
-        list(p) != [f for f in FIELDS if f in p] for p in parsed
+    assert all(cap[f].rstrip(".") in variants[0] for f in FIELDS)  # the first: every field, schema order
+    positions = [variants[0].index(cap[f].rstrip(".")) for f in FIELDS]
+    assert positions == sorted(positions)
+    # the others: a description always, some fields dropped, some reordered
+    assert all(
+        cap["Short Description"].rstrip(".") in v or cap["Dense Description"].rstrip(".") in v
+        for v in variants
     )
+    assert any(len(v) < len(variants[0]) for v in variants[1:])
     assert caption_variants(cap, 6, 0.4, seed=0, key="clip-1") == variants
     assert caption_variants(cap, 6, 0.4, seed=0, key="clip-2") != variants
 

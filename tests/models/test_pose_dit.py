@@ -59,10 +59,11 @@ def test_pose_changes_output_after_nonzero_init(base):
 
 
 def test_keys_load_strictly_through_the_loader(base, tmp_path):
-    from vitascope.pipelines.folder import detect_folder
+    from vitascope.convert.folder import detect_folder
+    from vitascope.io.files import save_safetensors_atomic
+    from vitascope.io.weights import read_state_dict
     from vitascope.pipelines.loader import load_dit
     from vitascope.pipelines.tiny import write_tiny_model
-    from vitascope.pipelines.weights import read_state_dict, save_safetensors_atomic
 
     folder = write_tiny_model(tmp_path / "m")
     plain = load_dit(detect_folder(folder), "cpu", torch.float32)
@@ -70,7 +71,7 @@ def test_keys_load_strictly_through_the_loader(base, tmp_path):
     pose_dit = PoseDiT.from_base(plain)
     reseed_parameters(pose_dit.pose_proj, 9)
     path = folder / "transformer" / "model.safetensors"
-    save_safetensors_atomic({k: v.contiguous() for k, v in pose_dit.state_dict().items()}, path)
+    save_safetensors_atomic(path, {k: v.contiguous() for k, v in pose_dit.state_dict().items()})
     state = read_state_dict(path)
     assert set(POSE_KEYS) <= set(state) and dit_class_for_state(state) is PoseDiT
     loaded = load_dit(detect_folder(folder), "cpu", torch.float32)
@@ -81,6 +82,9 @@ def test_keys_load_strictly_through_the_loader(base, tmp_path):
     partial = {k: v for k, v in state.items() if k != "pose_proj.bias"}
     with pytest.raises(WeightLoadError, match="pose_proj.bias"):
         dit_class_for_state(partial)
+    save_safetensors_atomic(path, {k: v.contiguous() for k, v in partial.items()})
+    with pytest.raises(WeightLoadError, match="pose_proj.bias"):
+        load_dit(detect_folder(folder), "cpu", torch.float32)
 
 
 @torch.no_grad()

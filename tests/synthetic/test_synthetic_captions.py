@@ -83,13 +83,14 @@ def test_structured_caption_has_the_paper_schema_and_tells_the_truth():
     cap = structured_caption(spec)
     assert tuple(cap) == STRUCTURED_KEYS
     json.dumps(cap)  # JSON-ready
-    assert all(isinstance(cap[k], str) and cap[k] for k in STRUCTURED_KEYS if k != "tags")
-    assert isinstance(cap["tags"], list) and "synthetic" in cap["tags"]
-    assert cap["camera_movement"] == "Zoom in"
+    assert all(isinstance(cap[k], str) and cap[k] for k in STRUCTURED_KEYS if k != "Metadata Tags")
+    tags = cap["Metadata Tags"]
+    assert isinstance(tags, list) and "synthetic" in tags
+    assert cap["Camera Movement"] == "Zoom in"
     for obj in spec.objects:
-        assert f"{obj.colour} {obj.shape}" in cap["dense_description"]
-        assert obj.colour in cap["tags"] and obj.shape in cap["tags"] and obj.motion in cap["tags"]
-    assert cap["short_description"].lower().rstrip(".") == canonical_caption(spec)
+        assert f"{obj.colour} {obj.shape}" in cap["Dense Description"]
+        assert obj.colour in tags and obj.shape in tags and obj.motion in tags
+    assert cap["Short Description"].lower().rstrip(".") == canonical_caption(spec)
 
 
 def test_caption_variants_drop_and_permute_fields_deterministically():
@@ -100,9 +101,28 @@ def test_caption_variants_drop_and_permute_fields_deterministically():
     lengths = [len(v) for v in variants]
     assert min(lengths) < 0.5 * max(lengths)  # fields really are dropped
     for v in variants:  # every variant still says what is in the clip
-        assert cap["short_description"].rstrip(".") in v or cap["dense_description"].rstrip(".") in v
+        assert cap["Short Description"].rstrip(".") in v or cap["Dense Description"].rstrip(".") in v
     # permutation: the camera field is sometimes before, sometimes after the description
-    both = [v for v in variants if "Camera movement:" in v and cap["short_description"].rstrip(".") in v]
-    orders = {v.index("Camera movement:") < v.index(cap["short_description"].rstrip(".")) for v in both}
+    short = cap["Short Description"].rstrip(".")
+    both = [v for v in variants if "Camera movement:" in v and short in v]
+    orders = {v.index("Camera movement:") < v.index(short) for v in both}
     assert orders == {True, False}
     assert caption_variants(cap, 123) == caption_variants(cap, 123)
+
+
+def test_one_schema_for_curation_and_the_world():
+    """A curation caption and a world caption give non-empty training variants through the same function."""
+    from vitascope.captions import FIELDS, caption_prompt, caption_variant, check_caption
+    from vitascope.curate.caption import builtin_caption
+
+    world = check_caption(structured_caption(sample_scene(3)))
+    curated = check_caption(
+        builtin_caption({"source": "a.mp4", "start": 0.0, "end": 2.0, "width": 64, "height": 48, "fps": 24})
+    )
+    assert set(world) == set(curated) == set(FIELDS)
+    for cap in (world, curated):
+        variants = [caption_variant(cap, np.random.default_rng(i)) for i in range(20)]
+        assert all(v.strip() for v in variants) and len(set(variants)) > 5
+        assert caption_prompt(cap) == cap["Dense Description"]
+    with pytest.raises(ValueError, match="short_description"):
+        check_caption({"short_description": "x"})

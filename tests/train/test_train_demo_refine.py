@@ -79,7 +79,7 @@ def test_demo_recipe_order_and_refine_settings():
     names = [r.name for r in demo()]
     assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft"]
     ft = demo_vae_refine()
-    assert ft.extras["init_from"] == "demo-vae-dec" and not ft.extras.get("freeze_encoder")
+    assert ft.vae_options.init_from == "demo-vae-dec" and not ft.vae_options.freeze_encoder
     assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
 
 
@@ -110,8 +110,9 @@ def test_shorter_travels_let_moving_objects_start_in_the_middle():
 
 
 def test_demo_dit_refine_continues_demo_dit_with_its_encoders():
-    from vitascope.train.recipes import demo_dit_refine
+    from vitascope.train.recipes import demo_dit, demo_dit_refine
 
     ft = demo_dit_refine()
-    assert ft.extras["init_from"] == "demo-dit" and ft.text_from == "demo-dit"
-    assert ft.extras["travel_range"] == (0.5, 1.0) and "text_prior_steps" not in ft.extras
+    assert ft.dit_options.init_from == "demo-dit" and ft.text_from == "demo-dit"
+    assert ft.dit_options.travel_range == (0.5, 1.0) and ft.dit_options.text_prior_steps == 0
+    assert ft.export_options == demo_dit().export_options  # the same model name, recorded recipe and defaults

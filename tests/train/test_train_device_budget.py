@@ -66,7 +66,7 @@ def test_mse_only_vae_objective_drops_the_l1_term():
     mse_only, _, _ = vae_reconstruction_loss(vae, video, 1e-6, noise, mse_weight=1.0, l1_weight=0.0)
     l1 = (recon - video).abs().flatten(1).mean(dim=1)
     torch.testing.assert_close(paper - mse_only, l1)
-    assert demo_vae().extras["l1_weight"] == 0.0  # the demo's recorded choice (see recipes.demo_vae)
+    assert demo_vae().vae_options.l1_weight == 0.0  # the demo's recorded choice (see recipes.demo_vae)
 
 
 @pytest.mark.gpu
@@ -79,7 +79,7 @@ def test_a_gpu_run_follows_the_cpu_run(tmp_path):
     assert torch.allclose(torch.tensor(cpu), torch.tensor(gpu), rtol=1e-2, atol=1e-3), (cpu, gpu)
 
 
-def test_train_command_takes_device_and_budget_and_a_dit_without_vae_exports_weights_only(tmp_path):
+def test_train_command_takes_device_and_budget_and_a_random_data_dit_gets_a_stand_in_folder(tmp_path):
     from typer.testing import CliRunner
 
     from vitascope.cli import _register, app
@@ -89,7 +89,9 @@ def test_train_command_takes_device_and_budget_and_a_dit_without_vae_exports_wei
     args = ["train", "--recipe", "tiny", "--device", "cpu", "--max-seconds", "0", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "stopped early at step 1 of 8" in result.output and "names no VAE" in result.output
-    assert (out / "export" / "transformer" / "model.safetensors").exists() and not (out / "model").exists()
+    assert "stopped early at step 1 of 8" in result.output and "model folder:" in result.output
+    assert (out / "export" / "transformer" / "model.safetensors").exists()
+    # random latents: the folder's VAE and text encoders are seeded stand-ins (see train/export.py)
+    assert (out / "model" / "vae" / "config.json").exists() and (out / "model" / "text_encoder_2").is_dir()
     bad = CliRunner().invoke(app, ["train", "--recipe", "tiny", "--device", "tpu", "--out", str(out)])
     assert bad.exit_code != 0 and "use auto, cpu or cuda" in (bad.output + str(bad.exception))

@@ -11,7 +11,7 @@ from vitascope.synthetic.render import render
 from vitascope.synthetic.world import sample_scene
 from vitascope.train.evaluate import (
     CaseResult,
-    held_out_cases,
+    eval_cases,
     input_image,
     psnr,
     score_video,
@@ -21,7 +21,7 @@ from vitascope.train.evaluate import (
 
 
 def test_scoring_ground_truth_clips_is_all_correct():
-    cases = held_out_cases(6, seed=3)
+    cases = eval_cases(6, seed=3)
     assert len({c["prompt"] for c in cases}) == 6
     results = []
     for c in cases:
@@ -65,6 +65,25 @@ def test_psnr_and_stability_measure_what_they_claim():
     flicker = np.zeros((5, 16, 16, 3), np.uint8)
     flicker[1::2] = 10
     assert abs(temporal_stability(flicker) - 10.0) < 1e-6
+
+
+def test_stability_says_not_measured_when_it_cannot_see():
+    # A bright background, or flicker strong enough to light every pixel once: no dark pixels are left to
+    # measure on, which must read as "not measured", never as "perfectly stable".
+    grey = np.full((5, 16, 16, 3), 128, np.uint8)
+    strong = np.zeros((5, 16, 16, 3), np.uint8)
+    strong[1::2] = 200
+    assert np.isnan(temporal_stability(grey)) and np.isnan(temporal_stability(strong))
+    assert np.isnan(temporal_stability(grey[:1]))
+    case = CaseResult(
+        "t2v", "p", 0, {"colour": "red", "shape": "circle", "motion": "m"}, {}, None, float("nan")
+    )
+    s = summarize([case])
+    assert s["t2v"]["stability_n"] == 0 and np.isnan(s["t2v"]["stability"])
+    from vitascope.train.evaluate import markdown_table
+
+    table = markdown_table(s)
+    assert "not measured" in table and "not held out" in table
 
 
 def test_eval_command_writes_results_and_table(tmp_path):

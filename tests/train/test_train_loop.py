@@ -36,12 +36,12 @@ def test_resume_reproduces_the_next_losses_exactly(tmp_path):
     assert latest_checkpoint(tmp_path / "b").name == "step_000003"
     second = train(r, tmp_path / "b", max_steps=6, resume=True)
     assert first.losses + second.losses == straight  # bit-for-bit, across the stage boundary too
-    # Same weights at the end.
+    # Same EMA weights at the end (the export holds them).
     from safetensors.torch import load_file
 
-    a = load_file(str(latest_checkpoint(tmp_path / "a") / "ema.safetensors"))
-    b = load_file(str(latest_checkpoint(tmp_path / "b") / "ema.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a = load_file(str(tmp_path / "a" / "export" / "transformer" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "export" / "transformer" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # The metrics file holds each step once after the resume.
     steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 6
@@ -73,3 +73,24 @@ def test_unknown_recipe_says_which_exist():
 
     with pytest.raises(InvalidOptionError, match="demo"):
         get_recipe("nope")
+
+
+def test_training_leaves_global_state_alone(tmp_path):
+    """No global RNG draw, logger level or backend flag is changed by the library's training code."""
+    import logging
+
+    from vitascope.models.text.tiny import write_tiny_text_encoders
+    from vitascope.train.text_prior import pretrain_text_encoders
+
+    write_tiny_text_encoders(tmp_path / "text", layout="tencent")  # (a fixture writer, not training code)
+    torch.manual_seed(123)
+    rng_before = torch.get_rng_state()
+    llm_log = logging.getLogger("vitascope.models.text.llm")
+    llm_log.setLevel(logging.WARNING)
+    flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    train(_tiny(stages=(Stage("one", 1, (Bucket(5, 32, 32, 2),)),)), tmp_path / "run", resume=False)
+    pretrain_text_encoders(tmp_path / "text", steps=2, batch=4, max_length=16)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert llm_log.level == logging.WARNING
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark) == flags
+    llm_log.setLevel(logging.NOTSET)

@@ -11,6 +11,7 @@ import re
 
 import torch
 
+from vitascope.errors import InvalidOptionError, WeightLoadError
 from vitascope.models.dit.config import DiTConfig
 
 # 1:1 renames, Tencent template -> diffusers template; {n} is a block index.
@@ -116,7 +117,11 @@ def tencent_to_diffusers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
                         out[f"{dst}.{m['p']}"] = _swap_halves(value)
                         break
                 else:
-                    raise KeyError(f"no diffusers name for Tencent key {key!r}")
+                    raise WeightLoadError(
+                        f"no diffusers name for Tencent key {key!r}: the diffusers layout has no place for it "
+                        "(a variant such as the Avatar's extra modules); keep this model in the tencent or "
+                        "vitascope layout"
+                    )
     return out
 
 
@@ -145,7 +150,10 @@ def diffusers_to_tencent(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
                     out[f"{src}.{m['p']}"] = _swap_halves(value)
                     break
             else:
-                raise KeyError(f"no Tencent name for diffusers key {key!r}")
+                raise WeightLoadError(
+                    f"no Tencent name for diffusers key {key!r}: this is not a HunyuanVideo transformer that "
+                    "vitascope knows (check the folder with `vitascope inspect`)"
+                )
     return out
 
 
@@ -174,7 +182,10 @@ def config_from_diffusers(cfg: dict) -> DiTConfig:
 
 def config_to_diffusers(c: DiTConfig) -> dict:
     if c.patch_size[1] != c.patch_size[2]:
-        raise ValueError("diffusers' HunyuanVideo transformer needs a square spatial patch")
+        raise InvalidOptionError(
+            f"diffusers' HunyuanVideo transformer needs a square spatial patch, this one is {c.patch_size}; "
+            "convert to the vitascope or tencent layout instead"
+        )
     return {
         "_class_name": "HunyuanVideoTransformer3DModel",
         "in_channels": c.in_channels,

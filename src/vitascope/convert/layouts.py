@@ -6,15 +6,19 @@ config differ); text encoders are transformers folders and are copied, tokenizer
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from vitascope.convert.diffusers_dit import config_to_diffusers, tencent_to_diffusers
+from vitascope.convert.folder import ModelFolder, detect_folder, folder_defaults
+from vitascope.convert.loader import load_dit
+from vitascope.convert.save import save_vitascope_folder
 from vitascope.errors import InvalidOptionError
+from vitascope.io.files import save_safetensors_atomic, torch_save_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,18 @@ def _copy_split(src: Path, model_dst: Path, tok_src: Path | None, tok_dst: Path 
                 shutil.move(str(model_dst / name), tok_dst / name)
 
 
-def convert_folder(src: str | Path, dst: str | Path, to: str) -> Path:
-    from vitascope.models.vae import save_vae
-    from vitascope.pipelines.folder import detect_folder
-    from vitascope.pipelines.loader import _defaults, load_dit
-    from vitascope.pipelines.save import save_vitascope_folder
-    from vitascope.pipelines.weights import save_safetensors_atomic, write_json_atomic
+def convert_folder(
+    src: str | Path,
+    dst: str | Path,
+    to: str,
+    *,
+    weights_key: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the model folder `src` into the new folder `dst` in layout `to` (weights renamed, not retrained).
+
+    progress(done, total): bytes of DiT weights read so far."""
+    from vitascope.models.vae import load_vae
 
     if to not in LAYOUTS:
         raise InvalidOptionError(f"--to must be one of {LAYOUTS}, got {to!r}")
@@ -79,74 +89,69 @@ def convert_folder(src: str | Path, dst: str | Path, to: str) -> Path:
         raise InvalidOptionError(
             "converting LLaVA-based I2V folders is not supported yet; convert T2V folders"
         )
-    from vitascope.models.vae import load_vae
-
-    dit = load_dit(folder, "cpu", torch.float32)
+    dit = load_dit(folder, "cpu", torch.float32, weights_key=weights_key, progress=progress)
     vae = load_vae(folder.vae)
-    sd = {k: v.detach().cpu().contiguous() for k, v in dit.state_dict().items()}
-    if to == "vitascope":
-        _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
-        _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)
-        text = folder.meta.get("text") if folder.layout == "vitascope" else None
-        save_vitascope_folder(
-            dst,
-            dit,
-            vae,
-            name=folder.name,
-            defaults=_defaults(folder, dit.config),
-            text=text,
-            i2v_mode=folder.meta.get("i2v_mode"),
-        )
-    elif to == "diffusers":
-        _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, dst / "tokenizer")
-        _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, dst / "tokenizer_2")
-        write_json_atomic(config_to_diffusers(dit.config), dst / "transformer" / "config.json")
-        save_safetensors_atomic(
-            tencent_to_diffusers(sd),
-            dst / "transformer" / "diffusion_pytorch_model.safetensors",
-            metadata={"format": "pt"},
-        )
-        save_safetensors_atomic(
-            dict(vae.state_dict()),
-            dst / "vae" / "diffusion_pytorch_model.safetensors",
-            metadata={"format": "pt"},
-        )
-        write_json_atomic(vae_config_to_diffusers(vae.config), dst / "vae" / "config.json")
-        shift = _defaults(folder, dit.config).flow_shift
-        write_json_atomic(
-            {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": shift},
-            dst / "scheduler" / "scheduler_config.json",
-        )
-        write_json_atomic(
-            {
-                "_class_name": "HunyuanVideoPipeline",
-                "transformer": ["diffusers", "HunyuanVideoTransformer3DModel"],
-                "vae": ["diffusers", "AutoencoderKLHunyuanVideo"],
-                "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-                "text_encoder": ["transformers", "LlamaModel"],
-                "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
-                "text_encoder_2": ["transformers", "CLIPTextModel"],
-                "tokenizer_2": ["transformers", "CLIPTokenizer"],
-                # diffusers ignores underscored keys; we keep the source's defaults and text settings here
-                "_vitascope": {
-                    "defaults": dataclasses.asdict(_defaults(folder, dit.config)),
-                    "text": folder.meta.get("text", {}),
-                },
-            },
-            dst / "model_index.json",
-        )
-    else:
-        model_dir = dst / "hunyuan-video-t2v-720p"
-        (model_dir / "transformers").mkdir(parents=True, exist_ok=True)
-        tmp = model_dir / "transformers" / "mp_rank_00_model_states.pt.tmp"
-        torch.save({"module": sd}, tmp)
-        tmp.replace(model_dir / "transformers" / "mp_rank_00_model_states.pt")
-        if dit.config.head_dim != 128:  # only released shapes can be inferred; say the rest explicitly
-            write_json_atomic(
-                {"rope_dim_list": list(dit.config.rope_dim_list)}, model_dir / "transformers" / "config.json"
-            )
-        save_vae(vae, model_dir / "vae")
-        _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
-        _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)
+    defaults = folder_defaults(folder, dit.config)
+    {"vitascope": _to_vitascope, "diffusers": _to_diffusers, "tencent": _to_tencent}[to](
+        folder, dst, dit, vae, defaults
+    )
     log.info("converted %s (%s) to %s (%s)", folder.root, folder.layout, dst, to)
     return dst
+
+
+def _to_vitascope(folder: ModelFolder, dst: Path, dit, vae, defaults: dict) -> None:
+    _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
+    _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)
+    text = folder.meta.get("text") if folder.layout == "vitascope" else None
+    save_vitascope_folder(
+        dst, dit, vae, name=folder.name, defaults=defaults, text=text, i2v_mode=folder.meta.get("i2v_mode")
+    )
+
+
+def _to_diffusers(folder: ModelFolder, dst: Path, dit, vae, defaults: dict) -> None:
+    _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, dst / "tokenizer")
+    _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, dst / "tokenizer_2")
+    write_json_atomic(dst / "transformer" / "config.json", config_to_diffusers(dit.config))
+    save_safetensors_atomic(
+        dst / "transformer" / "diffusion_pytorch_model.safetensors",
+        tencent_to_diffusers(dit.state_dict()),
+        metadata={"format": "pt"},
+    )
+    save_safetensors_atomic(
+        dst / "vae" / "diffusion_pytorch_model.safetensors", vae.state_dict(), metadata={"format": "pt"}
+    )
+    write_json_atomic(dst / "vae" / "config.json", vae_config_to_diffusers(vae.config))
+    write_json_atomic(
+        dst / "scheduler" / "scheduler_config.json",
+        {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": defaults.get("flow_shift", 7.0)},
+    )
+    write_json_atomic(
+        dst / "model_index.json",
+        {
+            "_class_name": "HunyuanVideoPipeline",
+            "transformer": ["diffusers", "HunyuanVideoTransformer3DModel"],
+            "vae": ["diffusers", "AutoencoderKLHunyuanVideo"],
+            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "LlamaModel"],
+            "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+            "text_encoder_2": ["transformers", "CLIPTextModel"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            # diffusers ignores underscored keys; we keep the source's defaults and text settings here
+            "_vitascope": {"defaults": defaults, "text": folder.meta.get("text", {})},
+        },
+    )
+
+
+def _to_tencent(folder: ModelFolder, dst: Path, dit, vae, defaults: dict) -> None:
+    from vitascope.models.vae import save_vae
+
+    model_dir = dst / "hunyuan-video-t2v-720p"
+    sd = {k: v.detach().cpu().contiguous() for k, v in dit.state_dict().items()}
+    torch_save_atomic(model_dir / "transformers" / "mp_rank_00_model_states.pt", {"module": sd})
+    if dit.config.head_dim != 128:  # only released shapes can be inferred; say the rest explicitly
+        write_json_atomic(
+            model_dir / "transformers" / "config.json", {"rope_dim_list": list(dit.config.rope_dim_list)}
+        )
+    save_vae(vae, model_dir / "vae")
+    _copy_split(folder.text_encoder, dst / "text_encoder", folder.tokenizer, None)
+    _copy_split(folder.text_encoder_2, dst / "text_encoder_2", folder.tokenizer_2, None)

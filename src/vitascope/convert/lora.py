@@ -180,7 +180,7 @@ def _check_shapes(lora: dict[str, LoraPair], index: LinearIndex) -> None:
 
 
 def read_lora(path: str | Path, model: nn.Module | LinearIndex | None = None) -> dict[str, LoraPair]:
-    from vitascope.pipelines.weights import read_state_dict
+    from vitascope.io.weights import read_state_dict
 
     return parse_lora(read_state_dict(path), model)
 

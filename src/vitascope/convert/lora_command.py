@@ -31,8 +31,8 @@ def convert_lora(
     if model is not None:
         import torch
 
-        from vitascope.pipelines.folder import detect_folder
-        from vitascope.pipelines.loader import load_dit
+        from vitascope.convert.folder import detect_folder
+        from vitascope.convert.loader import load_dit
 
         index = LinearIndex.of(load_dit(detect_folder(Path(model)), torch.device("cpu"), torch.float32))
     lora = read_lora(src, index)

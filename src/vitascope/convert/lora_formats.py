@@ -194,8 +194,8 @@ def save_lora(
     lora: dict[str, LoraPair], path: str | Path, fmt: str = "diffusion_model", metadata: dict | None = None
 ) -> Path:
     """Write `lora` as safetensors in `fmt`, atomically, with metadata."""
-    from vitascope.pipelines.weights import save_safetensors_atomic
+    from vitascope.io.files import save_safetensors_atomic
 
     path = Path(path)
-    save_safetensors_atomic(to_format(lora, fmt), path, metadata=lora_metadata(lora, fmt, metadata))
+    save_safetensors_atomic(path, to_format(lora, fmt), metadata=lora_metadata(lora, fmt, metadata))
     return path

@@ -6,6 +6,7 @@ import re
 
 import torch
 
+from vitascope.errors import ModelFolderError, WeightLoadError
 from vitascope.models.dit.config import DiTConfig
 
 # The released models all use head dim 128 split (16, 56, 56) over (t, h, w).
@@ -17,6 +18,18 @@ def infer_dit_config(
 ) -> DiTConfig:
     """DiTConfig from a Tencent-named state dict; `overrides` (e.g. a config.json) wins over inference."""
     overrides = dict(overrides or {})
+    needed = [
+        "img_in.proj.weight",
+        "final_layer.linear.weight",
+        "txt_in.input_embedder.weight",
+        "vector_in.in_layer.weight",
+    ]
+    absent = [k for k in needed if k not in sd]
+    if absent or not any(k.startswith(("double_blocks.0.", "single_blocks.0.")) for k in sd):
+        raise WeightLoadError(
+            f"these weights are not a HunyuanVideo DiT in Tencent's names: {', '.join(absent) or 'no blocks'} "
+            "missing (`vitascope inspect` lists what the file holds)"
+        )
     w = sd["img_in.proj.weight"]  # [D, C_in, pt, ph, pw]
     hidden, in_ch = w.shape[0], w.shape[1]
     head_dim = (
@@ -54,7 +67,7 @@ def infer_dit_config(
     )
     if "rope_dim_list" not in overrides:
         if head_dim not in OFFICIAL_ROPE:
-            raise ValueError(
+            raise ModelFolderError(
                 f"head dim {head_dim} is not a released model's; put a config.json with rope_dim_list next to "
                 f"the weights"
             )

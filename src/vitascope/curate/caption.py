@@ -1,4 +1,5 @@
-"""Stage 9: structured captions in the paper's JSON schema, and training variants.
+"""Stage 9: structured captions in the one schema of `vitascope.captions` (the paper's fields); training
+variants come from `vitascope.captions.caption_variants`.
 
 The paper's in-house VLM writes a JSON caption with the fields below; the camera-motion classifier's class
 is written into it directly. A captioner here is any callable (record, frames [N, H, W, 3] uint8) -> dict.
@@ -10,22 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vitascope.captions import FIELDS, caption_variants  # noqa: F401  (the caption stage's schema and variants)
 from vitascope.curate.config import CaptionConfig
 from vitascope.errors import ModelFolderError
 
 log = logging.getLogger(__name__)
 
-FIELDS = (
-    "Short Description", "Dense Description", "Background", "Style", "Shot Type", "Lighting", "Atmosphere",
-    "Camera Movement", "Metadata Tags",
-)  # fmt: skip
 Captioner = Callable[[dict[str, Any], np.ndarray], dict[str, str]]
 
 _HUES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta")
@@ -185,19 +182,3 @@ def make_captioner(cfg: CaptionConfig) -> Captioner:
     if cfg.captioner == "vlm":
         return TransformersVLMCaptioner(cfg.model_folder)
     return builtin_caption
-
-
-def caption_variants(caption: dict[str, str], n: int, dropout: float, seed: int, key: str = "") -> list[str]:
-    """n JSON variants by field dropout and permutation (paper §2.2.1), deterministic per (seed, key).
-
-    The first variant is always the full caption in schema order; each other keeps every field with
-    probability 1 - dropout (at least one) in a shuffled order.
-    """
-    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-    fields = [f for f in FIELDS if f in caption]
-    out = [json.dumps({f: caption[f] for f in fields}, ensure_ascii=False)]
-    for _ in range(max(0, n - 1)):
-        keep = [f for f in fields if rng.random() >= dropout] or [fields[int(rng.integers(len(fields)))]]
-        order = [keep[i] for i in rng.permutation(len(keep))]
-        out.append(json.dumps({f: caption[f] for f in order}, ensure_ascii=False))
-    return out

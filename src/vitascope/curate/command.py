@@ -37,11 +37,12 @@ def curate(
     typer.echo(f"report:   {result.out / 'report' / 'report.md'}")
     enc = cfg.encode
     if enc.vae_folder:
-        from vitascope.curate.encode import precompute_latents, text_encoder, vae_encoder
+        from vitascope.curate.encode import precompute_latents, text_encoder, vae_encoder, write_encoders
 
         counts = precompute_latents(
             result.records, input_dir, out / "latents", vae_encoder(enc.vae_folder),
             text_encoder(enc.llm_folder, enc.clip_folder) if enc.llm_folder else None,
             short_side=enc.short_side, fps=enc.fps, stage=enc.stage, shard_size=enc.shard_size,
         )  # fmt: skip
+        write_encoders(out / "latents", enc)  # what `vitascope train --data` assembles a model folder from
         typer.echo(f"latents:  {out / 'latents'} ({sum(counts.values())} clips in {len(counts)} buckets)")

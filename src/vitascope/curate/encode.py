@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,6 +72,21 @@ def text_encoder(llm_folder: str | Path, clip_folder: str | Path | None = None, 
     return encode
 
 
+def write_encoders(latents_dir: str | Path, cfg, max_length: int = 256) -> Path:
+    """latents/encoders.json: the VAE and text encoder folders (absolute) and max_length the shards were
+    encoded with; the trainer encodes caption variants with the same encoders and assembles its model
+    folder from them (vitascope.data.shards.read_encoders)."""
+
+    def absolute(p):
+        return str(Path(p).resolve()) if p else None
+
+    info = {"vae_folder": absolute(cfg.vae_folder), "llm_folder": absolute(cfg.llm_folder),
+            "clip_folder": absolute(cfg.clip_folder), "max_length": max_length}  # fmt: skip
+    path = Path(latents_dir) / "encoders.json"
+    _atomic(path, lambda p: Path(p).write_text(json.dumps(info, indent=1)))
+    return path
+
+
 def target_shape(rec: dict[str, Any], short_side: int, fps: float) -> tuple[int, int, int]:
     """(frames, height, width) of a clip's bucket: 4k+1 frames (the VAE's causal stride), sides /16."""
     aspect = _ratio(rec["bucket_aspect"])
@@ -109,12 +123,6 @@ def load_clip(
     return np.stack(out)
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
-
-
 def precompute_latents(
     records: list[dict[str, Any]],
     input_dir: str | Path,
@@ -128,7 +136,7 @@ def precompute_latents(
     batch_size: int = 2,
 ) -> dict[str, int]:
     """Encode kept (and, given `stage`, stage-qualified) clips into bucket folders; returns clips per bucket."""
-    from safetensors.torch import save_file
+    from vitascope.io.files import save_safetensors_atomic, write_json_atomic
 
     chosen = [r for r in records if r["kept"] and r.get("bucket") and (stage is None or stage in r["stages"])]
     groups: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
@@ -145,11 +153,12 @@ def precompute_latents(
             if (folder / f"{name}.safetensors").exists() and (folder / f"{name}.json").exists():
                 continue  # finished by an earlier run
             tensors = _encode_part(input_dir, part, shape, fps, encode_video, encode_text, batch_size)
-            _atomic(folder / f"{name}.safetensors", lambda p, t=tensors: save_file(t, p))
-            meta = [_shard_record(r) for r in part]
-            _atomic(folder / f"{name}.json", lambda p, m=meta: Path(p).write_text(json.dumps(m)))
+            save_safetensors_atomic(folder / f"{name}.safetensors", tensors)
+            write_json_atomic(
+                folder / f"{name}.json", [_shard_record(r) for r in part], indent=None, sort_keys=False
+            )
             log.info("wrote %s/%s (%d clips)", folder.name, name, len(part))
-        _atomic(folder / "index.json", lambda p, n=names: Path(p).write_text(json.dumps({"shards": n})))
+        write_json_atomic(folder / "index.json", {"shards": names}, indent=None)
         counts[folder.name] = len(recs)
     return counts
 
@@ -166,7 +175,8 @@ def _encode_part(input_dir, part, shape, fps, encode_video, encode_text, batch_s
     if encode_text is not None:
         text = encode_text([_prompt(r) for r in part])
         for k, v in text.items():
-            tensors[k] = v.detach().cpu().contiguous().float() if v.is_floating_point() else v.detach().cpu()
+            v = v.detach().cpu().contiguous()  # a mask sliced from a longer padded batch is a strided view
+            tensors[k] = v.float() if v.is_floating_point() else v
     return tensors
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vitascope.io.files import atomic_write, write_text_atomic
 
 # Columns every manifest has, in this order; anything else a stage adds follows.
 REQUIRED_COLUMNS = ("clip_id", "source", "start", "end", "kept", "reasons", "camera_motion", "caption")
@@ -30,18 +30,8 @@ _JSON_COLUMNS = ("motion_params", "quality", "crop", "watermark_box", "text_boxe
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Readers see all or nothing (`vitascope.io.files`)."""
+    write_text_atomic(path, text)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -127,15 +117,7 @@ def write_manifest(path: Path, records: list[dict[str, Any]]) -> None:
     for r in rows:
         columns += [k for k in r if k not in columns]
     table = pa.table({c: _column(c, [r.get(c) for r in rows]) for c in columns})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: pq.write_table(table, str(tmp)))
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,17 @@
     <root>/<frames>x<height>x<width>/shard_00000.safetensors   "latents" [N, C, T, h, w] (scaled latents)
     <root>/<frames>x<height>x<width>/shard_00000.json          [{"caption": ..., "structured": {...}, ...}] * N
     <root>/<frames>x<height>x<width>/index.json                shard list; written last (marks it complete)
+    <root>/encoders.json     (curated shards) the VAE / LLM / CLIP folders and max_length they were encoded with
 
-The curation pipeline's encode stage and `build_synthetic_pool` both write this layout.
+The curation pipeline's encode stage and `build_synthetic_pool` both write this layout. Curated shards
+also hold the captions' text conditioning, "text_states" [N, S, D], "text_mask" [N, S], "text_pooled" [N, D2],
+and each record a "sample_weight" (the dedup/cluster resampling weight); the trainer uses both.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,30 +24,44 @@ from vitascope.errors import ModelFolderError
 log = logging.getLogger(__name__)
 
 
+TEXT_KEYS = ("text_states", "text_mask", "text_pooled")
+
+
 def write_shard(folder: str | Path, index: int, latents: torch.Tensor, records: list[dict]) -> Path:
     """Write one shard (tensor file then its JSON, each via temp + rename)."""
-    from safetensors.torch import save_file
+    from vitascope.io.files import save_safetensors_atomic, write_json_atomic
 
     if latents.shape[0] != len(records):
         raise ValueError(f"{latents.shape[0]} latents but {len(records)} records")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"shard_{index:05d}"
-    tmp = base.with_suffix(".safetensors.tmp")
-    save_file({"latents": latents.detach().float().contiguous().cpu()}, str(tmp))
-    os.replace(tmp, base.with_suffix(".safetensors"))
-    tmp = base.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, base.with_suffix(".json"))
+    save_safetensors_atomic(base.with_suffix(".safetensors"), {"latents": latents.detach().float()})
+    write_json_atomic(base.with_suffix(".json"), records, indent=None, sort_keys=False)
     return base
 
 
 def finish_shards(folder: str | Path) -> None:
+    from vitascope.io.files import write_json_atomic
+
     folder = Path(folder)
     names = sorted(p.stem for p in folder.glob("shard_*.safetensors"))
-    tmp = folder / "index.json.tmp"
-    tmp.write_text(json.dumps({"shards": names}))
-    os.replace(tmp, folder / "index.json")
+    write_json_atomic(folder / "index.json", {"shards": names}, indent=None)
+
+
+def shard_buckets(root: str | Path) -> dict[str, tuple[int, int, int]]:
+    """The finished bucket folders under `root`: {"FxHxW": (frames, height, width)}."""
+    out = {}
+    for index in sorted(Path(root).glob("*/index.json")):
+        parts = index.parent.name.split("x")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            out[index.parent.name] = tuple(int(p) for p in parts)
+    return out
+
+
+def read_encoders(root: str | Path) -> dict:
+    """What curated shards were encoded with ({} when `root` has no encoders.json)."""
+    path = Path(root) / "encoders.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 class LatentShards:
@@ -60,19 +76,33 @@ class LatentShards:
             raise ModelFolderError(
                 f"{folder} has no index.json: the latent shards are incomplete; re-run the encode step"
             )
-        lat, recs = [], []
+        parts: dict[str, list[torch.Tensor]] = {}
+        recs = []
         for name in json.loads(index.read_text())["shards"]:
-            lat.append(load_file(str(folder / f"{name}.safetensors"))["latents"])
+            for k, v in load_file(str(folder / f"{name}.safetensors")).items():
+                parts.setdefault(k, []).append(v)
             recs.extend(json.loads((folder / f"{name}.json").read_text()))
-        self.latents = torch.cat(lat) if lat else torch.empty(0)  # [N, C, T, h, w]
+        self.latents = torch.cat(parts["latents"]) if parts else torch.empty(0)  # [N, C, T, h, w]
         self.records = recs
         if len(self.records) != len(self.latents):
             raise ModelFolderError(
                 f"{folder}: {len(self.latents)} latents but {len(self.records)} caption records"
             )
+        # Precomputed text conditioning of each record's caption (curated shards), else None.
+        have = all(k in parts and len(parts[k]) == len(parts["latents"]) for k in TEXT_KEYS)
+        self.text = {k: torch.cat(parts[k]) for k in TEXT_KEYS} if have else None
+        # Resampling weights (curation's dedup/cluster balance); uniform when absent.
+        w = np.array([float(r.get("sample_weight") or 1.0) for r in recs], dtype=np.float64)
+        self.probs = w / w.sum() if len(w) and w.sum() > 0 and np.ptp(w) > 0 else None
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """A record index, drawn in proportion to the records' sample_weight."""
+        if self.probs is None:  # uniform: one integer draw (the synthetic pools' historical stream)
+            return int(rng.integers(len(self)))
+        return int(rng.choice(len(self), p=self.probs))
 
 
 def build_synthetic_pool(
@@ -94,8 +124,11 @@ def build_synthetic_pool(
     folder = Path(root) / bucket.key
     if (folder / "index.json").exists():
         return LatentShards(folder)
+    from vitascope.train.logging import progress
+
     log.info("encoding %d world clips for bucket %s", n, bucket.key)
     scale = vae.config.scaling_factor
+    bar = progress(total=n, desc=f"latent pool {bucket.key}", unit="clip")
     for s, start in enumerate(range(0, n, shard_size)):
         specs, clips = [], []
         for i in range(start, min(n, start + shard_size)):
@@ -118,5 +151,7 @@ def build_synthetic_pool(
             for sp in specs
         ]
         write_shard(folder, s, lat, records)
+        bar.update(len(specs))
+    bar.close()
     finish_shards(folder)
     return LatentShards(folder)

@@ -42,19 +42,27 @@ def shard_model(model: nn.Module, mesh=None, reshard_after_forward: bool = True)
     return model
 
 
-def init_from_env(backend: str | None = None) -> tuple[int, int]:
-    """Initialise the default process group when launched by torchrun (WORLD_SIZE > 1); returns
-    (rank, world_size). gloo on CPU, nccl on CUDA unless `backend` says otherwise."""
-    import os
-
+def init_distributed(world_size: int, local_rank: int = 0, backend: str | None = None) -> tuple[int, int]:
+    """Initialise the default process group for a launcher's processes (the CLI reads torchrun's WORLD_SIZE
+    and LOCAL_RANK; rendezvous comes from torchrun's MASTER_ADDR/PORT through torch's env:// default).
+    Returns (rank, world_size); (0, 1) for one process. gloo on CPU, nccl on CUDA unless `backend` says
+    otherwise; with nccl the process's GPU becomes the current device."""
     import torch
     import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or dist.is_initialized():
-        return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    if world_size <= 1:
+        return 0, 1
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    dist.init_process_group(backend)
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size()
+
+
+def close_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
 import typer
 
 
-def _progress_bar(desc: str):
+def _progress_bar(desc: str, unit: str = "step"):
     from tqdm import tqdm
 
     bar = {"b": None}
 
     def update(step: int, total: int) -> None:
         if bar["b"] is None:
-            bar["b"] = tqdm(total=total, desc=desc, unit="step")
+            bar["b"] = tqdm(total=total, desc=desc, unit=unit)
         bar["b"].update(step - bar["b"].n)
         if step == total:
             bar["b"].close()
+
+    return update
+
+
+def _load_bar():
+    """A bar per loading stage (bytes placed on the device), for `load_pipeline(progress=...)`."""
+    from tqdm import tqdm
+
+    bars: dict = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=f"loading {stage}", unit="B", unit_scale=True)
+        bars[stage].update(done - bars[stage].n)
+        if done >= total:
+            bars[stage].close()
 
     return update
 
@@ -107,13 +124,34 @@ def generate(
     riflex: bool = typer.Option(
         False, "--riflex", help="RIFLEx: one whole clip past the trained length (with --window none)."
     ),
+    weights_key: str | None = typer.Option(
+        None, "--weights-key", help="module (default) or ema: which weights of a Tencent .pt checkpoint."
+    ),
+    offload: str | None = typer.Option(
+        None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
+    ),
+    quantize: str | None = typer.Option(None, "--quantize", help="fp8: e4m3 weights of the DiT blocks."),
+    cache: str | None = typer.Option(
+        None, "--cache", help="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
+    ),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
+    attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
+    plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
+    audio: Path | None = typer.Option(
+        None, "--audio", help="Audio file to mux into the mp4 (AAC), cut or padded to the video's length."
+    ),
 ) -> None:
-    """Generate a video from a prompt (and optionally a first-frame image)."""
+    """Generate a video from a prompt (and optionally a first-frame image).
+
+    Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
+    and rank 0 writes the output."""
+    from vitascope.errors import InputFileError
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, sequence_parallel_from_env, shared_seed
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
-    from vitascope.pipelines.output import save_result
 
     _quiet_transformers()
+    speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
     rewritten = None
     if rewrite:
         from vitascope.rewrite import rewrite_prompt
@@ -138,21 +176,60 @@ def generate(
         i2v_stability=i2v_stability,
         fps=fps,
         extra=_long_extra(window, window_overlap, riflex),
+        cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading
+    if audio is not None and not audio.is_file():
+        raise InputFileError(f"audio file not found: {audio}")
     from vitascope.convert.lora import parse_lora_spec
 
     loras = [parse_lora_spec(x, lora_scale) for x in lora]
-    pipe = load_pipeline(model, device=device, dtype=dtype, loras=loras, lora_mode=lora_mode)
+    pipe = load_pipeline(
+        model,
+        device=device,
+        dtype=dtype,
+        loras=loras,
+        lora_mode=lora_mode,
+        weights_key=weights_key,
+        progress=_load_bar(),
+    )
     pipe.vae_tiling = vae_tiling
-    result = pipe.generate(opts, progress=_progress_bar("denoising"))
-    if rewritten is not None:  # the sidecar keeps both prompts
-        result.metadata["prompt_rewrite"] = rewritten.to_dict()
-    out = save_result(result, output)
+    if plan:
+        from vitascope.parallel.speed import describe_plan
+
+        for line in describe_plan(pipe, speed, _activation_bytes(pipe, opts)):
+            typer.echo(line)
+        return
+    apply_speed(pipe, speed)
+    rank = sequence_parallel_from_env(pipe)
+    opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
+    lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
+    result = pipe.generate(
+        opts,
+        progress=_progress_bar("denoising") if lead else None,
+        output=output if lead else None,
+        audio=audio,
+        decode_progress=_progress_bar("decoding", unit="frame") if lead else None,
+        # the sidecar keeps both prompts
+        metadata={"prompt_rewrite": rewritten.to_dict()} if rewritten is not None else None,
+    )
+    if not lead:
+        return
     o = result.options
     typer.echo(
-        f"wrote {out} ({len(result.video)} frames, {o.width}x{o.height}, seed {o.seed}, {result.metadata['seconds']} s)"
+        f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
+        f"{result.metadata['seconds']} s)"
     )
+
+
+def _activation_bytes(pipe, opts) -> int:
+    """A rough DiT activation estimate: the widest per-block tensors for the token count of this size."""
+    o = opts.resolve(pipe.defaults)
+    c, (ft, fs) = pipe.dit.config, pipe.latent_scale
+    pt, ph, pw = c.patch_size
+    tokens = ((o.frames - 1) // ft + 1) // pt * (o.height // fs // ph) * (o.width // fs // pw) + 256
+    width = 3 * c.hidden_size + c.mlp_hidden + 2 * c.hidden_size  # qkv, mlp input, residual stream, output
+    return tokens * width * next(pipe.dit.parameters()).element_size()
 
 
 def demo(
@@ -163,17 +240,17 @@ def demo(
     from vitascope.media import write_png_frames
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions
-    from vitascope.pipelines.output import save_result
     from vitascope.synthetic import render, sample_scene
 
     _quiet_transformers()
     pipe = load_pipeline(None, device="cpu")
     d = pipe.defaults
     t2v_prompt = "a red circle moving right on a black background"
-    t2v = pipe.generate(
-        GenerationOptions(prompt=t2v_prompt, seed=seed), progress=_progress_bar("text-to-video")
-    )
-    t2v_path = save_result(t2v, out / "t2v.mp4")
+    t2v_path = pipe.generate(
+        GenerationOptions(prompt=t2v_prompt, seed=seed),
+        progress=_progress_bar("text-to-video"),
+        output=out / "t2v.mp4",
+    ).path
 
     # The I2V input comes from the synthetic world the model was trained on: a yellow square, first frame.
     spec = sample_scene(
@@ -191,10 +268,10 @@ def demo(
     first = render(spec)  # [1, H, W, 3]
     image_path = write_png_frames(first, out / "i2v_input") / "00000.png"
     i2v_prompt = "a yellow square moving down on a black background"
-    i2v = pipe.generate(
+    i2v_path = pipe.generate(
         GenerationOptions(prompt=i2v_prompt, task="i2v", image=str(image_path), seed=seed),
         progress=_progress_bar("image-to-video"),
-    )
-    i2v_path = save_result(i2v, out / "i2v.mp4")
+        output=out / "i2v.mp4",
+    ).path
     typer.echo(f"text-to-video:  {t2v_path}  ({t2v_prompt!r})")
     typer.echo(f"image-to-video: {i2v_path}  (input {image_path}, {i2v_prompt!r})")

@@ -1,35 +1,35 @@
-"""Build a VideoPipeline from a model folder of any supported layout."""
+"""Build a VideoPipeline from a model folder of any supported layout.
+
+Steps: resolve device and dtype (fail fast) -> find the folder's parts -> DiT (build on meta, transforms such
+as LoRA merges, strict load, place) -> VAE -> text encoders -> defaults and identity. The compute dtype and
+device travel to the pipeline explicitly; nothing later guesses them from a parameter.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
 import torch
 
-from vitascope.errors import InvalidOptionError, ModelFolderError
-from vitascope.pipelines.folder import ModelFolder, detect_folder
+from vitascope.convert.folder import ModelFolder, detect_folder, folder_defaults
+from vitascope.convert.loader import folder_weights_bytes, load_dit
+from vitascope.devices import DTYPES, resolve_device, resolve_dtype
+from vitascope.errors import ModelFolderError
+from vitascope.io.loading import Transform
 from vitascope.pipelines.options import ModelDefaults
-from vitascope.pipelines.weights import load_strict, read_state_dict
 
 log = logging.getLogger(__name__)
 
-DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
-# The official defaults (sample_video.py / README) for the released models.
-OFFICIAL_T2V = ModelDefaults()
-OFFICIAL_I2V = ModelDefaults(flow_shift=7.0, guidance=6.0, i2v_stability=True)
+__all__ = ["DTYPES", "demo_model_path", "load_dit", "load_pipeline", "resolve_device", "resolve_dtype"]
+
 OFFICIAL_TEXT = {"template": "dit-llm-encode-video", "max_length": 256, "hidden_state_skip_layer": 2}
+# progress(stage, done, total): bytes placed on the device for stage "weights" (the DiT), then "vae"
+LoadProgress = Callable[[str, int, int], None]
 
 
 def demo_model_path() -> Path:
@@ -41,51 +41,6 @@ def demo_model_path() -> Path:
     return path
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidOptionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InvalidOptionError("device 'mps' was asked for but Metal is not available; use --device cpu")
-    return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise InvalidOptionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    return DTYPES[dtype]
-
-
-def load_dit(folder: ModelFolder, device, dtype):
-    from vitascope.convert.diffusers_dit import config_from_diffusers, diffusers_to_tencent
-    from vitascope.convert.tencent import infer_dit_config
-    from vitascope.models.dit import DiTConfig
-    from vitascope.models.pose import dit_class_for_state
-
-    state = read_state_dict(folder.transformer)
-    if folder.layout == "diffusers":
-        state = diffusers_to_tencent(state)
-        config = config_from_diffusers(folder.transformer_config)
-    elif folder.layout == "vitascope":
-        config = DiTConfig.from_dict(folder.transformer_config)
-    else:
-        config = infer_dit_config(
-            state, i2v=folder.meta.get("i2v", False), overrides=folder.transformer_config
-        )
-    with torch.device("meta"):  # no 13B random init: the weights are assigned straight from the file
-        dit = dit_class_for_state(state)(config)  # the base DiT, or a variant its keys name (PoseDiT)
-    load_strict(dit, state, folder.transformer, assign=True)
-    return dit.to(device=device, dtype=dtype).eval()
-
-
 def load_pipeline(
     model: str | Path | None = None,
     *,
@@ -93,68 +48,46 @@ def load_pipeline(
     dtype="float32",
     loras: list[tuple[str | Path, float] | str] | None = None,
     lora_mode: str = "merge",
+    weights_key: str | None = None,
+    transforms: Iterable[Transform] = (),
+    progress: LoadProgress | None = None,
 ):
     """`loras`: (file, weight) pairs or "file:weight" strings, any LoRA format (docs/lora.md); `lora_mode`
-    "merge" adds them into the DiT weights, "runtime" keeps them as PEFT adapters (weights changeable)."""
-    from vitascope.models.text.clip import CLIPEncoder
-    from vitascope.models.text.llm import LLMEncoder
+    "merge" adds them into the DiT weights, "runtime" keeps them as PEFT adapters (weights changeable).
+    `weights_key`: "module" (default) or "ema" for Tencent .pt checkpoints that hold both.
+    `transforms`: `transform(model) -> model` callables applied to the DiT on meta, before its weights arrive
+    (the slot for fp8 layers, offload hooks, sequence parallel)."""
     from vitascope.models.vae import load_vae
     from vitascope.pipelines.video import VideoPipeline
 
-    dev, dt = resolve_device(device), resolve_dtype(dtype)  # before any file is read: fail fast
-    root = demo_model_path() if model is None else Path(model)
-    folder = detect_folder(root)
+    # 1. Device and dtype, before any file is read: fail fast.
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    # 2. The folder's parts.
+    folder = detect_folder(demo_model_path() if model is None else Path(model))
     log.info("loading %s model from %s on %s (%s)", folder.layout, folder.root, dev, dt)
-
-    dit = load_dit(folder, dev, dt)
+    # 3. The DiT: build on meta -> transforms -> strict load -> place; then LoRAs (PEFT, merged or at run time).
+    dit = load_dit(
+        folder,
+        dev,
+        dt,
+        weights_key=weights_key,
+        transforms=transforms,
+        progress=(lambda done, total: progress("weights", done, total)) if progress else None,
+    )
     applied = []
     if loras:
         from vitascope.convert.lora_peft import load_loras
 
         applied = load_loras(dit, loras, mode=lora_mode)
-    vae = load_vae(folder.vae, device=dev, dtype=dt).eval()
-    text_cfg = {
-        **OFFICIAL_TEXT,
-        **folder.meta.get("text", {}),
-        **folder.meta.get("_vitascope", {}).get("text", {}),
-    }
-    i2v_text = None
-    if folder.layout == "diffusers" and folder.meta.get("_class_name") == "HunyuanVideoImageToVideoPipeline":
-        from vitascope.models.text.llava import LlavaI2VEncoder
-
-        i2v_text = LlavaI2VEncoder.from_folder(
-            folder.text_encoder,
-            tokenizer_folder=folder.tokenizer,
-            device=dev,
-            dtype=dt,
-            image_embed_interleave=4 if dit.config.image_condition_type == "token_replace" else 2,
-        )
-        text = None
-    elif folder.layout == "tencent" and folder.meta.get("i2v"):
-        from vitascope.models.text.llava import LlavaI2VEncoder
-
-        i2v_text = LlavaI2VEncoder.from_folder(
-            folder.text_encoder,
-            device=dev,
-            dtype=dt,
-            image_embed_interleave=4 if dit.config.image_condition_type == "token_replace" else 2,
-        )
-        text = None
-    else:
-        text = LLMEncoder.from_folder(
-            folder.text_encoder,
-            tokenizer_folder=folder.tokenizer,
-            template=text_cfg["template"],
-            max_length=text_cfg["max_length"],
-            hidden_state_skip_layer=text_cfg["hidden_state_skip_layer"],
-            device=dev,
-            dtype=dt,
-        )
-    clip = CLIPEncoder.from_folder(
-        folder.text_encoder_2, tokenizer_folder=folder.tokenizer_2, device=dev, dtype=dt
+    # 4. VAE and text encoders.
+    vae = load_vae(
+        folder.vae,
+        device=dev,
+        dtype=dt,
+        progress=(lambda done, total: progress("vae", done, total)) if progress else None,
     )
-
-    defaults = _defaults(folder, dit.config)
+    text, i2v_text, clip = _text_encoders(folder, dit.config, dev, dt)
+    # 5. Defaults and identity.
     identity = {
         "name": folder.name,
         "layout": folder.layout,
@@ -162,8 +95,10 @@ def load_pipeline(
         "config_sha256": hashlib.sha256(
             json.dumps(dit.config.to_dict(), sort_keys=True).encode()
         ).hexdigest()[:16],
-        "weights_bytes": folder.transformer.stat().st_size,
+        "weights_bytes": folder_weights_bytes(folder.transformer),
     }
+    if weights_key:
+        identity["weights_key"] = weights_key
     if applied:
         identity["loras"] = applied
     return VideoPipeline(
@@ -171,26 +106,53 @@ def load_pipeline(
         vae,
         text,
         clip,
-        defaults=defaults,
+        defaults=_defaults(folder, dit.config),
         identity=identity,
         device=dev,
+        dtype=dt,
         i2v_text_encoder=i2v_text,
         i2v_mode=folder.meta.get("i2v_mode"),
     )
 
 
+def _text_encoders(folder: ModelFolder, config, dev: torch.device, dt: torch.dtype):
+    """(LLM encoder or None, LLaVA I2V encoder or None, CLIP encoder) for the folder's kind of model."""
+    from vitascope.models.text.clip import CLIPEncoder
+    from vitascope.models.text.llm import LLMEncoder
+
+    clip = CLIPEncoder.from_folder(
+        folder.text_encoder_2, tokenizer_folder=folder.tokenizer_2, device=dev, dtype=dt
+    )
+    llava_i2v = (folder.layout == "tencent" and folder.meta.get("i2v")) or (
+        folder.layout == "diffusers" and folder.meta.get("_class_name") == "HunyuanVideoImageToVideoPipeline"
+    )
+    if llava_i2v:
+        from vitascope.models.text.llava import LlavaI2VEncoder
+
+        i2v_text = LlavaI2VEncoder.from_folder(
+            folder.text_encoder,
+            tokenizer_folder=folder.tokenizer,
+            device=dev,
+            dtype=dt,
+            image_embed_interleave=4 if config.image_condition_type == "token_replace" else 2,
+        )
+        return None, i2v_text, clip
+    cfg = {
+        **OFFICIAL_TEXT,
+        **folder.meta.get("text", {}),
+        **folder.meta.get("_vitascope", {}).get("text", {}),
+    }
+    text = LLMEncoder.from_folder(
+        folder.text_encoder,
+        tokenizer_folder=folder.tokenizer,
+        template=cfg["template"],
+        max_length=cfg["max_length"],
+        hidden_state_skip_layer=cfg["hidden_state_skip_layer"],
+        device=dev,
+        dtype=dt,
+    )
+    return text, None, clip
+
+
 def _defaults(folder: ModelFolder, config) -> ModelDefaults:
-    # Our folders are trained at one size: I2V uses it unless a bucket family is named.
-    if folder.layout == "vitascope":
-        return ModelDefaults(**{"i2v_resolution": "default", **folder.meta.get("defaults", {})})
-    if "_vitascope" in folder.meta:  # a diffusers folder written by `vitascope convert`
-        return ModelDefaults(**{"i2v_resolution": "default", **folder.meta["_vitascope"].get("defaults", {})})
-    base = OFFICIAL_I2V if config.image_condition_type else OFFICIAL_T2V
-    if not config.guidance_embed:
-        base = dataclasses.replace(base, guidance=1.0)
-    sched = folder.root / "scheduler" / "scheduler_config.json"
-    if folder.layout == "diffusers" and sched.exists():
-        shift = json.loads(sched.read_text()).get("shift")
-        if shift:
-            base = dataclasses.replace(base, flow_shift=float(shift))
-    return base
+    return ModelDefaults(**folder_defaults(folder, config))

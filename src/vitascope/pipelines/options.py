@@ -8,7 +8,10 @@ same errors with the same words.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from vitascope.errors import InvalidOptionError
 
@@ -36,10 +39,18 @@ class ModelDefaults:
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds a server (or a cautious user) puts on requests."""
+    """Upper bounds a server (or a cautious user) puts on requests.
 
-    max_frames: int = 257
+    Host memory no longer grows with the frames (the decode streams into the file), so the frame count is
+    bounded by the DiT, which sees the whole latent timeline at once: its activations grow with
+    frames x height x width. `max_video_pixels` caps that product at the official 720p x 129-frame
+    configuration (about 60 GB on the GPU for the 13B model), which allows longer clips at smaller sizes;
+    `max_frames` is the ceiling for any size (docs/generation.md, "Frame limits").
+    """
+
+    max_frames: int = 1025
     max_pixels: int = 1280 * 720
+    max_video_pixels: int = 129 * 1280 * 720
     max_steps: int = 100
     max_prompt_chars: int = 4000
 
@@ -49,7 +60,7 @@ class GenerationOptions:
     prompt: str
     task: str = "t2v"
     negative_prompt: str | None = None
-    image: str | None = None  # path of the conditioning image (i2v)
+    image: Any = None  # i2v first frame: a file path, a PIL image or pixels (uint8 [H, W, 3], RGB)
     height: int | None = None
     width: int | None = None
     frames: int | None = None
@@ -60,6 +71,7 @@ class GenerationOptions:
     cfg_scale: float | None = None
     i2v_stability: bool | None = None
     fps: int | None = None
+    cache: str | None = None  # step cache "POLICY[:THRESHOLD]" (teacache, fbcache, deepcache); None = off
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -67,15 +79,29 @@ class GenerationOptions:
             raise InvalidOptionError(f"task must be one of {TASKS}, got {self.task!r}")
         if not isinstance(self.prompt, str):
             raise InvalidOptionError("prompt must be a string")
-        if self.task == "i2v" and not self.image:
+        if self.image is not None and not isinstance(self.image, (str, Path)):
+            from vitascope.media import as_pixels
+
+            object.__setattr__(self, "image", as_pixels(self.image))  # a PIL image becomes its pixels
+        has_image = self.image is not None and not (isinstance(self.image, str) and not self.image)
+        if self.task == "i2v" and not has_image:
             raise InvalidOptionError("task 'i2v' needs an input image: pass --image PATH")
-        if self.task == "t2v" and self.image:
+        if self.task == "t2v" and has_image:
             raise InvalidOptionError("an image was given with task 't2v': use task 'i2v' for image-to-video")
         if not (0 <= int(self.seed) < 2**63):
             raise InvalidOptionError(f"seed must be in [0, 2**63), got {self.seed}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready: a path image as a string, pixels as their size and SHA-256 (never the pixels)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["extra"] = dict(self.extra)
+        if isinstance(self.image, Path):
+            out["image"] = str(self.image)
+        elif self.image is not None and not isinstance(self.image, str):
+            h, w = self.image.shape[:2]
+            digest = hashlib.sha256(self.image.tobytes()).hexdigest()
+            out["image"] = {"pixels": [h, w], "sha256": digest}
+        return out
 
     def resolve(self, defaults: ModelDefaults, limits: Limits | None = None) -> GenerationOptions:
         """Fill unset fields from `defaults`, then validate every value (raises InvalidOptionError)."""
@@ -115,6 +141,10 @@ def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
         raise InvalidOptionError(f"guidance must be >= 0, got {o.guidance}")
     if o.fps is not None and not (1 <= o.fps <= 120):
         raise InvalidOptionError(f"fps must be between 1 and 120, got {o.fps}")
+    if o.cache:
+        from vitascope.parallel.cache import StepCache
+
+        StepCache.parse(o.cache)
     if limits is not None:
         if o.frames is not None and o.frames > limits.max_frames:
             raise InvalidOptionError(f"frames {o.frames} is above this server's limit of {limits.max_frames}")
@@ -122,7 +152,19 @@ def validate(o: GenerationOptions, limits: Limits | None = None) -> None:
             raise InvalidOptionError(
                 f"{o.height}x{o.width} is above this server's limit of {limits.max_pixels} pixels per frame"
             )
+        _check_video_pixels(o, limits)
         if o.steps is not None and o.steps > limits.max_steps:
             raise InvalidOptionError(f"steps {o.steps} is above this server's limit of {limits.max_steps}")
         if len(o.prompt) > limits.max_prompt_chars:
             raise InvalidOptionError(f"prompt is longer than {limits.max_prompt_chars} characters")
+
+
+def _check_video_pixels(o: GenerationOptions, limits: Limits) -> None:
+    if None in (o.frames, o.height, o.width) or o.frames * o.height * o.width <= limits.max_video_pixels:
+        return
+    most = (limits.max_video_pixels // (o.height * o.width) - 1) // 4 * 4 + 1
+    raise InvalidOptionError(
+        f"{o.frames} frames at {o.width}x{o.height} is above this server's limit of "
+        f"{limits.max_video_pixels} pixels per video (frames x height x width); use at most {max(1, most)} "
+        "frames at this size, or a smaller size"
+    )

@@ -46,10 +46,10 @@ def tiny_dit_config(image_condition_type=None, text_dim: int = 32, pooled_dim: i
 
 def write_tiny_model(folder: str | Path, seed: int = 0, i2v_mode: str | None = "token_replace") -> Path:
     """vitascope layout: tiny DiT (token-replace I2V capable), tiny VAE, tiny Llama + CLIP with tokenizers."""
+    from vitascope.convert.save import save_vitascope_folder
     from vitascope.models.dit import HunyuanVideoDiT
     from vitascope.models.text.tiny import write_tiny_text_encoders
     from vitascope.models.vae import CausalVAE3D, VAEConfig
-    from vitascope.pipelines.save import save_vitascope_folder
 
     folder = Path(folder)
     write_tiny_text_encoders(folder, layout="tencent", seed=seed)

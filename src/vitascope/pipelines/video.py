@@ -1,7 +1,8 @@
-"""The generation pipeline: text (and optionally an image) in, video frames out.
+"""The generation pipeline: text (and optionally an image) in, a video file (or frames) out.
 
 One class serves text-to-video and image-to-video; the I2V conditioning (token replace or latent concat) is
-chosen by the model, not by the caller.
+chosen by the model, not by the caller. With an output path the VAE decode streams window by window into the
+file, so host memory does not grow with the number of frames; without one the frames come back in memory.
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from vitascope.errors import InvalidOptionError
+from vitascope.errors import CancelledError, InvalidOptionError
 from vitascope.pipelines.denoise import TextCondition
 from vitascope.pipelines.options import GenerationOptions, Limits, ModelDefaults, validate
 from vitascope.pipelines.result import GenerationResult
 
+Progress = Callable[[int, int], None]  # (done, total)
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +36,7 @@ class VideoPipeline:
         defaults: ModelDefaults,
         identity: dict,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
         i2v_text_encoder=None,
         i2v_mode: str | None = None,
     ):
@@ -44,6 +48,7 @@ class VideoPipeline:
         )
         self.defaults, self.identity = defaults, identity
         self.device = torch.device(device)
+        self.dtype = dtype  # compute dtype of the DiT and VAE (stated by the loader, never probed)
         # How images condition this model: the DiT's own type, or token replace for a T2V model that was
         # trained with first-frame conditioning (the demo model does both from one set of weights).
         self.i2v_mode = dit.config.image_condition_type or i2v_mode
@@ -69,9 +74,9 @@ class VideoPipeline:
             raise InvalidOptionError(f"this model does {', '.join(self.tasks)} only, not {options.task!r}")
         image = None
         if options.task == "i2v":
-            from vitascope.media import read_image
+            from vitascope.media import load_image
 
-            image = read_image(options.image)
+            image = load_image(options.image)  # a path is read and checked; pixels are used as they are
             resolution = self.defaults.i2v_resolution
             if (options.height is None or options.width is None) and resolution != "default":
                 from vitascope.models.image import choose_bucket
@@ -92,7 +97,7 @@ class VideoPipeline:
         else:
             ts = self.text_encoder.encode(prompts)
         pooled = self.clip_encoder.encode(prompts)
-        dt = next(self.dit.parameters()).dtype
+        dt = self.dtype
         return TextCondition(
             ts.states.to(self.device, dt), ts.mask.to(self.device), pooled.to(self.device, dt)
         )
@@ -110,19 +115,63 @@ class VideoPipeline:
         """Clean, scaled latent of the first frame: [1, C, 1, h, w] (the posterior mode, as the reference)."""
         from vitascope.models.image import prepare_image
 
-        x = prepare_image(image, height, width).to(self.device, next(self.vae.parameters()).dtype)
-        return self.vae.encode(x).float() * self.vae.config.scaling_factor
+        x = prepare_image(image, height, width).to(self.device, self.dtype)
+        return self.vae.encode(x, tiling=self.tiling()).float() * self.vae.config.scaling_factor
+
+    def tiling(self):
+        """The VAE tiling of this pipeline, passed to each encode/decode call (the VAE's own is never set):
+        diffusers' default temporal windows, plus spatial tiles when `vae_tiling` is on."""
+        from vitascope.models.vae import TilingConfig
+
+        return TilingConfig(spatial=bool(self.vae_tiling), temporal=True)
 
     # ---- 4. decode --------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        z = latents.to(next(self.vae.parameters()).dtype) / self.vae.config.scaling_factor
-        from vitascope.models.vae import TilingConfig
+    def decode_chunks(self, latents: torch.Tensor, progress: Progress | None = None) -> Iterator[np.ndarray]:
+        """float32 [f, H, W, 3] in [0, 1], one chunk per VAE window (diffusers' default temporal tiles: 16
+        frames, stride 12; spatial tiles too when `vae_tiling`). Only one window is alive at a time, and the
+        chunks concatenate to exactly `decode(latents)`. The VAE's own tiling setting is left alone."""
+        z = latents.to(self.dtype) / self.vae.config.scaling_factor
+        for x in self.vae.iter_decode(z, self.tiling(), progress):  # [1, 3, f, H, W] in about [-1, 1]
+            yield (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0).cpu().numpy()  # [f, H, W, 3]
 
-        self.vae.enable_tiling(TilingConfig(spatial=bool(self.vae_tiling), temporal=True))
-        x = self.vae.decode(z)  # [1, 3, F, H, W] in about [-1, 1]
-        video = (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)  # [F, H, W, 3]
-        return video.cpu().numpy()
+    def decode(self, latents: torch.Tensor, progress: Progress | None = None) -> np.ndarray:
+        """The whole video in memory: float32 [F, H, W, 3] in [0, 1]."""
+        return np.concatenate(list(self.decode_chunks(latents, progress)))
+
+    def _decode_and_write(
+        self, latents, opts, mode, start, output=None, audio=None, progress=None, should_stop=None, extra=None
+    ) -> GenerationResult:
+        """Steps 5-6 of `generate`: decode, and either stream into `output` or keep the frames in memory."""
+        from vitascope.media import to_uint8
+        from vitascope.pipelines.output import write_sidecar, write_stream
+
+        # latent concat spends its first 4 frames on the condition; the reference drops them
+        chunks = _skip_frames(self.decode_chunks(latents, progress), 4 if mode == "latent_concat" else 0)
+        chunks = _stop_between(chunks, should_stop)  # a cancel during a long decode leaves no partial file
+        video, path = None, None
+        if output is None:
+            video = np.concatenate(list(chunks))
+            frames = len(video)
+        else:
+            path, frames = write_stream(
+                (to_uint8(c) for c in chunks), output, fps=opts.fps, audio=audio, total=opts.frames
+            )
+        seconds = time.perf_counter() - start
+        log.info("generated %d frames at %dx%d in %.1f s", frames, opts.width, opts.height, seconds)
+        meta = {
+            "options": opts.to_dict(),
+            "model": self.identity,
+            "seconds": round(seconds, 3),
+            "frames": frames,
+            **(extra or {}),
+        }
+        result = GenerationResult(
+            fps=opts.fps, options=opts, metadata=meta, video=video, path=path, num_frames=frames
+        )
+        if path is not None:
+            write_sidecar(result, audio)
+        return result
 
     # ---- the orchestrator -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -130,9 +179,20 @@ class VideoPipeline:
         self,
         options: GenerationOptions,
         limits: Limits | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        *,
+        output: str | Path | None = None,
+        audio=None,
+        decode_progress: Progress | None = None,
+        metadata: dict | None = None,
     ) -> GenerationResult:
+        """Generate one video. With `output` (an .mp4 path, or a folder ending in '/' for PNG frames) the
+        decode streams into that file and its JSON sidecar, optionally muxing `audio` (a file path or a
+        `vitascope.mux.AudioTrack`), and the result holds the path, not the frames. Without it the result
+        holds the float frames (`result.video`). `progress(step, steps)` follows denoising,
+        `decode_progress(frames, total)` the VAE decode. `metadata` is added to the result's metadata (and
+        so to the sidecar)."""
         start = time.perf_counter()
         # 1. Options, image and size.
         opts, image = self.resolve(options, limits)
@@ -154,24 +214,48 @@ class VideoPipeline:
             image_latents = first.repeat(1, 1, latents.shape[2], 1, 1) if mode == "latent_concat" else first
             if mode == "latent_concat":
                 image_latents[:, :, 1:] = 0
-        # 4. Denoise (in context windows when the video is longer than the model's clip: pipelines/long.py).
+        # 4. Denoise (through a step cache, which also counts the DiT calls).
+        from vitascope.parallel.cache import StepCache
+
+        cache = StepCache.parse(opts.cache).install(self.dit)  # replaces one left by a failed run
+        # Any length: context windows when the video is longer than the model's clip (pipelines/long.py).
         from vitascope.pipelines.long import sample_long
 
         latents, windows = sample_long(
-            self, opts, cond, uncond, latents, image_latents, mode, progress, should_stop
+            self, opts, cond, uncond, latents, image_latents, mode, progress, should_stop, cache.wrap
         )
-        # 5. Decode (latent concat spends its first 4 frames on the condition, as the reference drops them).
-        video = self.decode(latents)
-        if mode == "latent_concat":
-            video = video[4:]
-        seconds = time.perf_counter() - start
-        log.info("generated %d frames at %dx%d in %.1f s", len(video), opts.width, opts.height, seconds)
-        meta = {
-            "options": opts.to_dict(),
-            "model": self.identity,
-            "seconds": round(seconds, 3),
-            "frames": len(video),
+        cache.remove()
+        speed = {
+            **(self.speed.to_dict() if getattr(self, "speed", None) is not None else {}),
+            "cache": cache.spec,
+            "dit_calls": dict(cache.stats),
         }
-        if windows is not None:
-            meta["windows"] = windows
-        return GenerationResult(video=video, fps=opts.fps, options=opts, metadata=meta)
+        # 5-6. Decode, then stream into the output file or keep the frames in memory.
+        return self._decode_and_write(
+            latents,
+            opts,
+            mode,
+            start,
+            output,
+            audio,
+            decode_progress,
+            should_stop,
+            {"speed": speed, **({"windows": windows} if windows else {}), **(metadata or {})},
+        )
+
+
+def _stop_between(chunks: Iterator[np.ndarray], should_stop) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        if should_stop is not None and should_stop():
+            raise CancelledError("cancelled during the VAE decode")
+        yield chunk
+
+
+def _skip_frames(chunks: Iterator[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """Drop the first n frames of a chunked video."""
+    for chunk in chunks:
+        if n >= len(chunk):
+            n -= len(chunk)
+            continue
+        yield chunk[n:]
+        n = 0

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from vitascope.rewrite.errors import RewriteError
+from vitascope.synthetic import captions as _captions
 from vitascope.synthetic.captions import STRUCTURED_KEYS
 
 # English word (regex) or Chinese term -> canonical value, per kind
@@ -51,20 +52,8 @@ TEXTURES = {
     "checkered": [r"check(?:er(?:ed|board)?|ered)", r"chequered", "棋盘格", "棋盘", "格子", "方格"],
     "dotted": [r"dotted", r"polka[- ]dots?", r"dots", "圆点", "波点", "点点"],
 }
-_BG_TEXT = {  # the sentences structured_caption uses for the six trained backgrounds
-    "black": "A plain black backdrop.", "white": "A plain white backdrop.", "gray": "A plain mid-gray backdrop.",
-    "blue": "A plain dark blue backdrop.", "checkered": "A dark gray checkerboard pattern.",
-    "dotted": "A dark backdrop with a regular grid of gray dots.",
-}  # fmt: skip
-_PATH = {
-    "moving left": "glides from the right side of the frame towards the left",
-    "moving right": "glides from the left side of the frame towards the right",
-    "moving up": "rises from the lower part of the frame towards the top",
-    "moving down": "sinks from the upper part of the frame towards the bottom",
-    "staying still": "stays in place",
-}
-_CAMERA_SHOT = {"static": "Static shot", "panning left": "Pan left", "panning right": "Pan right",
-                "zooming in": "Zoom in", "zooming out": "Zoom out"}  # fmt: skip
+# The sentences the world's structured captions use (one vocabulary for the world and the rewriter).
+_BG_TEXT, _PATH, _CAMERA_SHOT = _captions._BACKGROUND_TEXT, _captions._PATH, _captions._CAMERA_SHOT
 
 
 def _is_zh(term: str) -> bool:

@@ -31,7 +31,12 @@ def create_app(config: ServeConfig):
     lock = _lock_data(config.data)
     store = JobStore(config.db_path)
     store.recover(config.max_attempts, lambda job_id: config.video_path(job_id).exists())
-    worker = Worker(config, store)
+    if len(config.devices) > 1:
+        from vitascope.serve.pool import WorkerPool
+
+        worker = WorkerPool(config, store, list(config.devices))
+    else:
+        worker = Worker(config, store)
     service = JobService(config, store, worker)
 
     @contextlib.asynccontextmanager

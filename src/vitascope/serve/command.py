@@ -21,13 +21,23 @@ def serve(
         None, "--token", help="Require 'Authorization: Bearer TOKEN' on every route."
     ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    devices: str | None = typer.Option(
+        None, "--devices", help="One worker per listed device over one queue, e.g. cuda:0,cuda:1 or cpu,cpu."
+    ),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
     store: Path | None = typer.Option(
         None, "--store", help="SQLite file of the job store (default DATA/jobs.sqlite)."
     ),
     max_queue: int = typer.Option(64, "--max-queue", help="Waiting jobs before new ones get 429."),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted image upload."),
-    max_frames: int = typer.Option(129, "--max-frames"),
+    max_frames: int = typer.Option(
+        1025, "--max-frames", help="Most frames per video at any size (see also --max-video-pixels)."
+    ),
+    max_video_pixels: int = typer.Option(
+        129 * 1280 * 720,
+        "--max-video-pixels",
+        help="Largest frames*height*width (the DiT's memory; default: 129 frames at 720p).",
+    ),
     max_steps: int = typer.Option(100, "--max-steps"),
     max_pixels: int = typer.Option(1280 * 720, "--max-pixels", help="Largest height*width per frame."),
     ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve the web UI at /ui."),
@@ -52,10 +62,16 @@ def serve(
         host=host,
         port=port,
         token=token,
-        device=device,
+        device=devices.split(",")[0].strip() if devices else device,
+        devices=tuple(d.strip() for d in devices.split(",") if d.strip()) if devices else (),
         dtype=dtype,
         store_path=store,
-        limits=Limits(max_frames=max_frames, max_pixels=max_pixels, max_steps=max_steps),
+        limits=Limits(
+            max_frames=max_frames,
+            max_pixels=max_pixels,
+            max_steps=max_steps,
+            max_video_pixels=max_video_pixels,
+        ),
         max_queue=max_queue,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         ui=ui,

@@ -25,6 +25,7 @@ class ServeConfig:
     port: int = 8000
     token: str | None = None  # Bearer token; None leaves the server open (bind to localhost then)
     device: str = "cpu"
+    devices: tuple[str, ...] = ()  # several: one worker per device over the one job store (serve/pool.py)
     dtype: str = "float32"
     store_path: Path | None = None  # SQLite file; default data/jobs.sqlite
     limits: Limits = field(default_factory=Limits)

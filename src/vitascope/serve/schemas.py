@@ -17,7 +17,7 @@ from vitascope.serve.store import Job
 # Fields a client may set; `image` arrives as a multipart file, never as a path.
 OPTION_FIELDS = (
     "task", "prompt", "negative_prompt", "height", "width", "frames", "steps", "seed",
-    "flow_shift", "guidance", "cfg_scale", "i2v_stability", "fps",
+    "flow_shift", "guidance", "cfg_scale", "i2v_stability", "fps", "cache",
 )  # fmt: skip
 
 
@@ -39,6 +39,9 @@ class JobRequest(BaseModel):
     cfg_scale: float | None = Field(None, description="True classifier-free guidance; 1 disables it.")
     i2v_stability: bool | None = None
     fps: int | None = None
+    cache: str | None = Field(
+        None, description="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
+    )
     rewrite: Literal["normal", "master", "structured"] | None = Field(
         None,
         description="Rewrite the prompt first with the built-in offline rewriter (docs/rewrite.md); the job's "

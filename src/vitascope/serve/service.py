@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from vitascope.errors import InputFileError, InvalidOptionError, VitascopeError
+from vitascope.media import atomic_path
 from vitascope.pipelines.options import validate
 from vitascope.serve.config import ServeConfig, check_job_id
 from vitascope.serve.schemas import JobRequest
@@ -58,24 +59,26 @@ class JobService:
             raise InvalidOptionError(
                 f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
             )
-        picture = check_image(image, self.config) if image is not None else None
+        pixels = np.asarray(check_image(image, self.config)) if image is not None else None  # [H, W, 3]
 
         job_id = uuid.uuid4().hex
         upload = self.config.upload_path(job_id)
-        options = request.to_options(image=str(upload) if picture is not None else None)
+        options = request.to_options(image=pixels)
         if self.worker.defaults is not None:
             options.resolve(self.worker.defaults, self.config.limits)
         else:  # model still loading: check what the request states; the worker resolves the rest
             validate(options, self.config.limits)
 
         stored = request.model_dump(exclude_none=True)
-        if picture is not None:
-            _save_png(picture, upload)
+        if pixels is not None:  # kept on disk only so a queued job survives a restart
+            _save_png(pixels, upload)
             stored["image"] = str(upload.relative_to(self.config.data))
+            self.worker.hold_image(job_id, pixels)  # this process's worker uses the pixels, never the file
         try:
             job = self.store.submit(job_id, request.task, stored, self.config.max_queue)
         except BaseException:
             upload.unlink(missing_ok=True)
+            self.worker.take_image(job_id)
             raise
         self.worker.wake()
         log.info("job %s queued (%s)", job_id, request.task)
@@ -89,6 +92,8 @@ class JobService:
         job = self.store.cancel(check_job_id(job_id))
         if job.state == "running":
             self.worker.cancel(job_id)
+        else:
+            self.worker.take_image(job_id)  # a queued job that will never run: drop its pixels
         return job
 
     def video(self, job_id: str) -> Path:
@@ -133,13 +138,9 @@ def check_image(data: bytes, config: ServeConfig):
     return picture.convert("RGB")
 
 
-def _save_png(picture, path: Path) -> None:
-    """Re-encode the upload as PNG (atomically): the worker never reads the client's original bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        picture.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def _save_png(pixels: np.ndarray, path: Path) -> None:
+    """Re-encode the upload as PNG (atomically): after a restart the worker never reads the client's bytes."""
+    from PIL import Image
+
+    with atomic_path(path, ".png") as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")

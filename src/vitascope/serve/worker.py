@@ -36,6 +36,7 @@ class Worker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._cancelled: set[str] = set()  # running jobs asked to stop; the store keeps the durable flag
+        self._images: dict = {}  # job id -> uploaded pixels [H, W, 3], so the worker skips the stored PNG
         self._thread = threading.Thread(target=self._main, name="vitascope-worker", daemon=True)
 
     # -- control (called from other threads) ----------------------------------------------------------
@@ -50,6 +51,13 @@ class Worker:
     def cancel(self, job_id: str) -> None:
         """Make `should_stop` true for this job at its next step (the store already holds the flag)."""
         self._cancelled.add(job_id)
+
+    def hold_image(self, job_id: str, pixels) -> None:
+        """Keep a checked upload in memory for its job (the PNG on disk is only for after a restart)."""
+        self._images[job_id] = pixels
+
+    def take_image(self, job_id: str):
+        return self._images.pop(job_id, None)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop after the running job's current step; that job is re-queued, not lost."""
@@ -99,24 +107,24 @@ class Worker:
 
     def _run(self, job: Job) -> None:
         from vitascope.pipelines.options import GenerationOptions
-        from vitascope.pipelines.output import save_result
 
         self.current = job.id
         log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.options.get("prompt", "")[:80])
         t0 = time.perf_counter()
         try:
             fields = dict(job.options)
-            image = fields.pop("image", None)
-            if image is not None:  # stored relative to the data folder, so the folder can move
-                image = str(self.config.data / image)
+            image = self.take_image(job.id)
+            stored = fields.pop("image", None)
+            if image is None and stored is not None:  # after a restart; relative, so the folder can move
+                image = str(self.config.data / stored)
             options = GenerationOptions(image=image, **fields)
-            result = self.pipe.generate(
+            self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
                 options,
                 limits=self.config.limits,
                 progress=self._progress_writer(job.id),
                 should_stop=lambda: self._stopping.is_set() or job.id in self._cancelled,
+                output=self.config.video_path(job.id),
             )
-            save_result(result, self.config.video_path(job.id))
         except CancelledError:
             if self._stopping.is_set() and not self.store.cancel_requested(job.id):
                 log.info("job %s interrupted by shutdown; re-queued", job.id)

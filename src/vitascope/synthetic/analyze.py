@@ -51,13 +51,14 @@ class Analysis:
     frames: int = 1
 
 
-def _as_video(video) -> np.ndarray:
+def _as_video(video, what: str = "analyze") -> np.ndarray:
+    """uint8 RGB frames [T, H, W, 3] (one [H, W, 3] image becomes one frame); a clear error otherwise."""
     video = np.asarray(video)
     if video.ndim == 3:
         video = video[None]
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
         raise InvalidOptionError(
-            f"analyze expects uint8 RGB frames [T, H, W, 3] (or one [H, W, 3] image); got {video.dtype} {video.shape}"
+            f"{what} expects uint8 RGB frames [T, H, W, 3] (or one [H, W, 3] image); got {video.dtype} {video.shape}"
         )
     return video
 

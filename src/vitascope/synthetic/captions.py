@@ -6,16 +6,16 @@ The camera clause appears only when the camera moves, so every canonical prompt 
 `a red circle moving right on a black background`.
 
 Structured captions follow the paper's schema (§2.2.1: short and dense description, background, style, shot
-type, lighting, atmosphere, camera movement, metadata tags); `caption_variants` drops and permutes fields
-the way the paper does to keep the text encoder from overfitting one caption style.
+type, lighting, atmosphere, camera movement, metadata tags), the one schema of `vitascope.captions` that
+curation writes too; `caption_variant` there drops and permutes fields the way the paper does to keep the
+text encoder from overfitting one caption style.
 """
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
-
+from vitascope.captions import FIELDS, caption_variant
 from vitascope.errors import InvalidOptionError
 from vitascope.synthetic.world import BACKGROUNDS, CAMERAS, COLOURS, MOTIONS, SHAPES, SceneSpec
 
@@ -32,17 +32,7 @@ _PATH_SENTENCES = {
     "stop and go": "It moves and rests in turns, turning back at the edges of the frame.",
 }
 
-STRUCTURED_KEYS = (
-    "short_description",
-    "dense_description",
-    "background",
-    "style",
-    "shot_type",
-    "lighting",
-    "atmosphere",
-    "camera_movement",
-    "tags",
-)
+STRUCTURED_KEYS = FIELDS  # the shared schema (vitascope.captions)
 _CAMERA_SHOT = {
     "static": "Static shot",
     "panning left": "Pan left",
@@ -116,36 +106,22 @@ def structured_caption(spec: SceneSpec) -> dict:
         f"resolution: {spec.width}x{spec.height}",
     ]
     return {
-        "short_description": short[0].upper() + short[1:] + ".",
-        "dense_description": " ".join(sentences) + f" The background is {spec.background}. {camera}",
-        "background": _BACKGROUND_TEXT[spec.background],
-        "style": "Flat 2D computer graphics with simple geometric shapes.",
-        "shot_type": ("Wide shot" if len(spec.objects) > 1 else "Medium shot") + ", front view",
-        "lighting": "Flat, even lighting without shadows.",
-        "atmosphere": "Calm and minimal." if still else "Simple and lively.",
-        "camera_movement": _CAMERA_SHOT[spec.camera],
-        "tags": tags,
+        "Short Description": short[0].upper() + short[1:] + ".",
+        "Dense Description": " ".join(sentences) + f" The background is {spec.background}. {camera}",
+        "Background": _BACKGROUND_TEXT[spec.background],
+        "Style": "Flat 2D computer graphics with simple geometric shapes.",
+        "Shot Type": ("Wide shot" if len(spec.objects) > 1 else "Medium shot") + ", front view",
+        "Lighting": "Flat, even lighting without shadows.",
+        "Atmosphere": "Calm and minimal." if still else "Simple and lively.",
+        "Camera Movement": _CAMERA_SHOT[spec.camera],
+        "Metadata Tags": tags,
     }
 
 
 def caption_variants(structured: dict, rng) -> str:
-    """One training caption from a structured caption: each field but one description is dropped with
-    probability 0.5 and the kept fields are shuffled. `rng` is a numpy Generator or an int seed."""
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    # Keep one description always, so every variant still says what is in the clip.
-    anchor = "short_description" if rng.random() < 0.5 else "dense_description"
-    keys = [k for k in STRUCTURED_KEYS if k in structured and (k == anchor or rng.random() < 0.5)]
-    order = rng.permutation(len(keys))
-    parts = []
-    for i in order:
-        key = keys[int(i)]
-        value = structured[key]
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(v) for v in value)
-        value = str(value).rstrip(".")
-        label = key.replace("_", " ").capitalize()
-        parts.append(value + "." if key == anchor else f"{label}: {value}.")
-    return " ".join(parts)
+    """One training caption from a structured caption (`vitascope.captions.caption_variant`, fields dropped
+    with probability 0.5 and shuffled). `rng` is a numpy Generator or an int seed."""
+    return caption_variant(structured, rng, 0.5)
 
 
 _ARTICLE = r"an?"

@@ -1,28 +1,28 @@
-"""Atomic training checkpoints: tensors in safetensors, everything else in JSON.
+"""Training checkpoints with `torch.distributed.checkpoint` (DCP): sharded, and re-shardable N -> M processes.
 
     <run>/checkpoints/step_000100/
-        model.safetensors       trained weights (full, unsharded; Tencent key names for the DiT)
-        ema.safetensors         EMA weights
-        optimizer.safetensors   AdamW moments and step counts, keyed "<param name>/<slot>"
-        extra.safetensors       other modules' weights (the VAE's discriminator) and the torch RNG state
-        state.json              step, recipe name, optimizer param groups, EMA update count, python/numpy RNG
-    <run>/checkpoints/latest    the name of the newest complete checkpoint
+        .metadata, __<rank>_0.distcp   DCP files: model, optimizer, EMA, extra modules and their optimizers;
+                                       each process writes its own shards, a plain tensor is written once
+        state.json                     step, recipe name, EMA update count (written last, by rank 0)
+    <run>/checkpoints/latest           the name of the newest complete checkpoint
 
-Each checkpoint is written into a temporary folder that is renamed into place, and `latest` is replaced
-with os.replace, so a crash at any point leaves the previous checkpoint readable. Loading restores every
-RNG and the step (which is also the data position: data and noise are functions of the step).
+Each checkpoint is written into a temporary folder that rank 0 renames into place once every process has
+finished, and `latest` is replaced with os.replace, so a crash at any point leaves the previous checkpoint
+readable. Loading reshards to however many processes now run (DCP reads the global shapes from .metadata).
+No RNG is saved: every random draw of a step comes from a generator seeded by (recipe seed, step, ...).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import random
 import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,7 +33,41 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 
 
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """`write(tmp_path)`, then the rename: `vitascope.io.files.atomic_write`, the one atomic writer."""
+    from vitascope.io.files import atomic_write as _atomic
+
+    return _atomic(path, lambda p: write(str(p)))
+
+
+def atomic_text(path: str | Path, text: str) -> Path:
+    from vitascope.io.files import write_text_atomic
+
+    return write_text_atomic(path, text)
+
+
+def atomic_safetensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> Path:
+    from vitascope.io.files import save_safetensors_atomic
+
+    return save_safetensors_atomic(path, {k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+
+
+def replace_folder(tmp: str | Path, target: str | Path) -> Path:
+    """Put the finished folder `tmp` at `target`, replacing an old one whole (readers see old or new)."""
+    tmp, target = Path(tmp), Path(target)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
 def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The whole (gathered) state dict on the CPU. Collective under FSDP: every rank must call it; ranks
+    other than 0 get an empty dict."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
@@ -43,19 +77,43 @@ def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _full_optim_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+def dist_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) without a process group."""
+    import torch.distributed as dist
 
-    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    osd = get_optimizer_state_dict(model, optimizer, options=opts)
-    tensors = {}
-    # With cpu_offload only rank 0 receives the gathered state; the other ranks get an empty dict.
-    for name, slots in osd.get("state", {}).items():
-        for slot, value in slots.items():
-            value = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"{name}/{slot}"] = value.detach().cpu().contiguous().clone()
-    groups = [dict(g) for g in osd.get("param_groups", [])]
-    return tensors, groups
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def barrier() -> None:
+    if dist_info()[1] > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def _quiet_single_process():
+    """DCP warns that it assumes one process when no process group exists: that is what we mean."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
+def _dcp_state(model, optimizer, ema, extra_modules, extra_optimizers) -> dict:
+    """The nested state DCP saves and loads in place: sharded tensors stay sharded (DTensors)."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    model_sd, optim_sd = get_state_dict(model, optimizer)
+    state = {"model": model_sd, "optim": optim_sd, "ema": ema.state_dict()}
+    for name, mod in (extra_modules or {}).items():
+        opt = (extra_optimizers or {}).get(name)
+        if opt is None:
+            state[f"module/{name}"] = get_state_dict(mod, [])[0]
+        else:
+            state[f"module/{name}"], state[f"optim/{name}"] = get_state_dict(mod, opt)
+    return state
 
 
 def save_checkpoint(
@@ -68,58 +126,30 @@ def save_checkpoint(
     extra_modules: dict[str, nn.Module] | None = None,
     extra_optimizers: dict[str, torch.optim.Optimizer] | None = None,
     keep: int = 2,
-    is_writer: bool = True,
 ) -> Path:
-    """Write checkpoint `step` atomically. Every rank must call this (gathering shards is collective);
-    only `is_writer` writes."""
-    from safetensors.torch import save_file
+    """Write checkpoint `step` atomically. Every rank must call this (each writes its own shards)."""
+    import torch.distributed.checkpoint as dcp
 
-    model_sd = full_model_state(model)
-    opt_t, opt_groups = _full_optim_state(model, optimizer)
-    extra_t: dict[str, torch.Tensor] = {"rng/torch": torch.get_rng_state()}
-    extra_groups = {}
-    for name, mod in (extra_modules or {}).items():
-        for k, v in full_model_state(mod).items():
-            extra_t[f"module/{name}/{k}"] = v
-    for name, opt in (extra_optimizers or {}).items():
-        t, g = _full_optim_state(extra_modules[name], opt)
-        extra_t.update({f"optim/{name}/{k}": v for k, v in t.items()})
-        extra_groups[name] = g
+    rank, _ = dist_info()
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:06d}"
-    if not is_writer:
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp_step_{step:06d}_{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file(model_sd, str(tmp / "model.safetensors"))
-    save_file({k: v.cpu().contiguous() for k, v in ema.state_dict().items()}, str(tmp / "ema.safetensors"))
-    save_file(opt_t, str(tmp / "optimizer.safetensors"))
-    save_file(extra_t, str(tmp / "extra.safetensors"))
-    meta = {
-        **state,
-        "step": step,
-        "optimizer_param_groups": opt_groups,
-        "extra_optimizer_param_groups": extra_groups,
-        "ema_updates": ema.updates,
-        "rng_python": _py_state_to_json(random.getstate()),
-        "rng_numpy": _np_state_to_json(np.random.get_state()),
-    }
-    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-    if final.exists():  # re-saving the same step (after a resume): replace it whole
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _write_latest(root, final.name)
-    _prune(root, keep)
-    log.info("saved checkpoint %s", final)
+    tmp = root / f".tmp_step_{step:06d}"
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    barrier()
+    with _quiet_single_process():
+        dcp.save(_dcp_state(model, optimizer, ema, extra_modules, extra_optimizers), checkpoint_id=str(tmp))
+    barrier()  # every shard is on disk before the folder becomes visible
+    if rank == 0:
+        meta = {**state, "step": step, "ema_updates": ema.updates}
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))  # inside the unpublished folder
+        replace_folder(tmp, final)  # re-saving the same step (after a resume) replaces it whole
+        atomic_text(root / LATEST, final.name + "\n")
+        _prune(root, keep)
+        log.info("saved checkpoint %s", final)
+    barrier()
     return final
-
-
-def _write_latest(root: Path, name: str) -> None:
-    tmp = root / f".{LATEST}.{os.getpid()}"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, root / LATEST)
 
 
 def _prune(root: Path, keep: int) -> None:
@@ -144,6 +174,11 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         raise ModelFolderError(
             f"{pointer} names {path.name}, which is incomplete; delete {pointer} to start over"
         )
+    if not (path / ".metadata").exists():
+        raise ModelFolderError(
+            f"{path} is not a torch.distributed.checkpoint folder (an older checkpoint format?); "
+            f"delete {root} to start over"
+        )
     return path
 
 
@@ -155,59 +190,25 @@ def load_checkpoint(
     extra_modules: dict[str, nn.Module] | None = None,
     extra_optimizers: dict[str, torch.optim.Optimizer] | None = None,
 ) -> dict:
-    """Restore model, optimizer, EMA, extra modules and every RNG from `path`; returns state.json."""
-    from safetensors.torch import load_file
+    """Restore model, optimizer, EMA and extra modules from `path` onto this run's sharding; returns
+    state.json. Every rank must call this."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
 
     path = Path(path)
     meta = json.loads((path / "state.json").read_text())
-    _set_model(model, load_file(str(path / "model.safetensors")))
-    _set_optim(
-        model, optimizer, load_file(str(path / "optimizer.safetensors")), meta["optimizer_param_groups"]
-    )
-    ema.load_state_dict(load_file(str(path / "ema.safetensors")), meta["ema_updates"])
-    extra = load_file(str(path / "extra.safetensors"))
+    state = _dcp_state(model, optimizer, ema, extra_modules, extra_optimizers)
+    with _quiet_single_process():
+        dcp.load(state, checkpoint_id=str(path))  # in place, resharded to this run's layout
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    ema.load_state_dict(state["ema"], meta["ema_updates"])
     for name, mod in (extra_modules or {}).items():
-        prefix = f"module/{name}/"
-        _set_model(mod, {k[len(prefix) :]: v for k, v in extra.items() if k.startswith(prefix)})
-    for name, opt in (extra_optimizers or {}).items():
-        prefix = f"optim/{name}/"
-        sub = {k[len(prefix) :]: v for k, v in extra.items() if k.startswith(prefix)}
-        _set_optim(extra_modules[name], opt, sub, meta["extra_optimizer_param_groups"][name])
-    torch.set_rng_state(extra["rng/torch"])
-    random.setstate(_py_state_from_json(meta["rng_python"]))
-    np.random.set_state(_np_state_from_json(meta["rng_numpy"]))
+        opt = (extra_optimizers or {}).get(name)
+        set_state_dict(
+            mod,
+            [] if opt is None else opt,
+            model_state_dict=state[f"module/{name}"],
+            optim_state_dict=state.get(f"optim/{name}", {}),
+        )
     log.info("resumed from %s (step %d)", path, meta["step"])
     return meta
-
-
-def _set_model(model: nn.Module, sd: dict[str, torch.Tensor]) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-    set_model_state_dict(model, sd, options=StateDictOptions(full_state_dict=True, strict=True))
-
-
-def _set_optim(model, optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-    state: dict[str, dict] = {}
-    for key, value in tensors.items():
-        name, slot = key.rsplit("/", 1)
-        state.setdefault(name, {})[slot] = value
-    osd = {"state": state, "param_groups": groups}
-    set_optimizer_state_dict(model, optimizer, osd, options=StateDictOptions(full_state_dict=True))
-
-
-def _py_state_to_json(s) -> list:
-    return [s[0], list(s[1]), s[2]]
-
-
-def _py_state_from_json(s) -> tuple:
-    return (s[0], tuple(s[1]), s[2])
-
-
-def _np_state_to_json(s) -> list:
-    return [s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
-
-
-def _np_state_from_json(s) -> tuple:
-    return (s[0], np.array(s[1], dtype=np.uint32), s[2], s[3], s[4])

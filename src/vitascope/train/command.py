@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -13,6 +14,12 @@ def train(
     ),
     out: Path = typer.Option(
         Path("runs/x"), "--out", help="Run folder (checkpoints, metrics, samples, export)."
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Curated data (the OUT of `vitascope curate` with encode on, or its latents/ folder): "
+        "DiT recipes train on its latent shards and precomputed text states.",
     ),
     max_steps: int | None = typer.Option(
         None, "--max-steps", help="Stop after this many steps (per recipe)."
@@ -32,17 +39,33 @@ def train(
     ),
 ) -> None:
     """Train with a recorded recipe. Under `torchrun --nproc_per_node N` the model is sharded with FSDP2
-    (gloo on CPU, NCCL on GPU) and each process takes an equal share of every batch."""
-    import logging
-
-    from vitascope.parallel.fsdp import init_from_env
-    from vitascope.train.export import assemble_model_folder
-    from vitascope.train.loop import train as run
+    (gloo on CPU, NCCL on GPU) and each process takes an equal share of every batch; checkpoints are
+    sharded and resume on any number of processes."""
+    from vitascope.parallel.fsdp import close_distributed, init_distributed
     from vitascope.train.recipes import get_recipe
 
+    # The launcher's environment is read here, in the CLI, and nowhere in the library.
+    rank, world = init_distributed(
+        int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    )
+    try:
+        recipes = get_recipe(recipe)
+        if data is not None:
+            recipes = [r.on_shards(data) if r.kind == "dit" else r for r in recipes]
+        _run_all(recipes, out, max_steps, resume, model_out, device, max_seconds, data_workers, rank)
+    finally:
+        close_distributed()
+
+
+def _run_all(recipes, out, max_steps, resume, model_out, device, max_seconds, data_workers, rank) -> None:
+    import logging
+
+    from vitascope.errors import ModelFolderError
+    from vitascope.train.checkpoint import barrier
+    from vitascope.train.export import assemble_model_folder
+    from vitascope.train.loop import train as run
+
     log = logging.getLogger("vitascope.train")
-    rank, world = init_from_env()
-    recipes = get_recipe(recipe)
     results = []
     for r in recipes:
         run_dir = out / r.name if len(recipes) > 1 else out
@@ -69,17 +92,21 @@ def train(
             # re-encodes its latents, as pools are keyed by the VAE weights).
             log.warning("%s is not finished; later recipes use its partial weights", r.name)
     dits = [r for r in recipes if r.kind == "dit"]  # the last one's weights make the model folder
-    if dits and dits[-1].vae_from is None and dits[-1].extras.get("final_vae") is None:
-        # A DiT trained on random latents or on shards has no VAE of its own to make a model folder with.
-        typer.echo(
-            f"no model folder: recipe {dits[-1].name!r} names no VAE; the DiT weights are in its export/"
-        )
-    elif rank == 0 and dits and world == 1:
+    if dits and rank == 0:
         dit = dits[-1]
         target = model_out or out / "model"
         dit_steps = sum(res.step for r, res in zip(recipes, results, strict=True) if r.kind == "dit")
-        assemble_model_folder(
-            out / dit.name if len(recipes) > 1 else out, dit, target, run_root=out, trained_steps=dit_steps
-        )
-        typer.echo(f"model folder: {target}")
-        log.info("model folder written to %s", target)
+        try:
+            assemble_model_folder(
+                out / dit.name if len(recipes) > 1 else out,
+                dit,
+                target,
+                run_root=out,
+                trained_steps=dit_steps,
+            )
+        except ModelFolderError as e:  # a DiT without a VAE of its own: the weights alone are the result
+            typer.echo(f"no model folder: {e}")
+        else:
+            typer.echo(f"model folder: {target}")
+            log.info("model folder written to %s", target)
+    barrier()

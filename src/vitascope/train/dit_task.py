@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitascope.data.shards import TEXT_KEYS
 from vitascope.flow import sample_t
 from vitascope.models.dit.config import DiTConfig
 from vitascope.models.dit.model import HunyuanVideoDiT
 from vitascope.train.buckets import Bucket
-from vitascope.train.checkpoint import run_folder
+from vitascope.train.checkpoint import atomic_text, run_folder
+from vitascope.train.logging import quiet_loggers
 from vitascope.train.loss import flow_matching_loss
 from vitascope.train.recipes import Recipe
 
@@ -43,6 +45,57 @@ def sample_seed(*parts) -> int:
     return int(np.random.default_rng([int(p) for p in parts]).integers(2**62))
 
 
+def shard_dit_config(recipe: Recipe) -> DiTConfig:
+    """The recipe's DiT with the latent channels and text widths of its curated shards (first shard read)."""
+    import dataclasses
+
+    from safetensors import safe_open
+
+    from vitascope.data.shards import shard_buckets
+    from vitascope.errors import ModelFolderError
+
+    key = next(iter(shard_buckets(recipe.shards)), None)
+    if key is None:
+        raise ModelFolderError(f"{recipe.shards} holds no finished latent shards")
+    folder = Path(recipe.shards) / key
+    first = json.loads((folder / "index.json").read_text())["shards"][0]
+    with safe_open(str(folder / f"{first}.safetensors"), "pt") as f:
+        shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    widths = {"in_channels": shapes["latents"][1], "out_channels": shapes["latents"][1]}
+    if "text_states" in shapes and "text_pooled" in shapes:
+        widths |= {
+            "text_states_dim": shapes["text_states"][-1],
+            "text_states_dim_2": shapes["text_pooled"][-1],
+        }
+    if recipe.dit.image_condition_type == "latent_concat":
+        widths["in_channels"] = 2 * widths["out_channels"] + 1
+    changed = {k: v for k, v in widths.items() if getattr(recipe.dit, k) != v}
+    if changed:
+        log.info("DiT widths taken from the shards in %s: %s", recipe.shards, changed)
+    return dataclasses.replace(recipe.dit, **widths)
+
+
+def shard_text_encoders(recipe: Recipe, run_root: Path) -> tuple[Path | None, Path | None, int]:
+    """(LLM folder, CLIP folder, max_length) for captions of curated shards that are not precomputed
+    (variants, the empty caption of text dropout): `text_from`, else the encoders the curation used; (None,
+    None, _) when neither is known (then only the shards' precomputed text is used)."""
+    from vitascope.data.shards import read_encoders
+
+    enc = read_encoders(recipe.shards)
+    length = int(enc.get("max_length", recipe.text_len))
+    if recipe.text_from:
+        root = run_folder(recipe.text_from, run_root, "text_encoders")
+        return root / "text_encoder", root / "text_encoder_2", length
+    if enc.get("llm_folder") and enc.get("clip_folder"):
+        return Path(enc["llm_folder"]), Path(enc["clip_folder"]), length
+    log.warning(
+        "%s names no text encoders (encoders.json): training uses the precomputed caption states only, "
+        "without caption variants or text dropout",
+        recipe.shards,
+    )
+    return None, None, length
+
+
 class DiTTask:
     kind = "dit"
 
@@ -58,13 +111,26 @@ class DiTTask:
         self.recipe, self.run_dir, self.run_root = recipe, Path(run_dir), Path(run_root)
         self.rank, self.world = rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        torch.manual_seed(recipe.seed)  # identical init on every rank (drawn on the CPU, whatever the device)
-        self.model = HunyuanVideoDiT(recipe.dit)
-        init = recipe.extras.get("init_from")
-        if init:  # continue from an earlier run's export (a folder, or the name of a run under run_root)
+        if recipe.dataset == "shards" and not recipe.shards:
+            from vitascope.errors import InvalidOptionError
+
+            raise InvalidOptionError(
+                f"recipe {recipe.name!r} trains on curated shards: give their folder with --data DIR"
+            )
+        # On curated shards the DiT's latent and text widths are those of the data.
+        self.dit_config = shard_dit_config(recipe) if recipe.dataset == "shards" else recipe.dit
+        # Under several processes only rank 0 builds real weights; the others build on the meta device and
+        # receive rank 0's init when the loop shards the model (loop._shard).
+        self.on_meta = world > 1 and rank != 0
+        self.model = self.new_model(meta=self.on_meta)
+        init = recipe.dit_options.init_from
+        if (
+            init and not self.on_meta
+        ):  # continue from an earlier run's export (a folder, or the name of a run under run_root)
             src = run_folder(init, self.run_root, "export", "transformer")
             self.model.load_state_dict(load_dit(src).state_dict())
-        self.model.to(self.device)
+        if not self.on_meta:
+            self.model.to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
@@ -72,15 +138,23 @@ class DiTTask:
         self.llm = self.clip = None  # text encoders and VAE load in prepare()
         self.pools: dict[str, object] = {}
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        self._prior_steps = recipe.extras.get("text_prior_steps", 0)
+        self._prior_steps = recipe.dit_options.text_prior_steps
+        self._frozen_loaded = False
+
+    def new_model(self, meta: bool = False) -> HunyuanVideoDiT:
+        """The recipe's DiT at its seeded init, drawn on the CPU whatever the device, without touching the
+        global RNG. meta: shapes only (no memory)."""
+        if meta:
+            with torch.device("meta"):
+                return HunyuanVideoDiT(self.dit_config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.recipe.seed)
+            return HunyuanVideoDiT(self.dit_config)
 
     # -- set-up -----------------------------------------------------------------------------------------
 
-    def _load_frozen(self) -> None:
-        from vitascope.models.text.clip import CLIPEncoder
-        from vitascope.models.text.llm import LLMEncoder
-        from vitascope.models.vae import load_vae
-
+    def _tiny_text_root(self) -> Path:
+        """The run's own tiny text encoders (written on first use, with the language prior if asked)."""
         r = self.recipe
         text_root = text_folder(r, self.run_dir, self.run_root)
         if r.text_from is None and not (text_root / "text_encoder_2").exists():
@@ -92,8 +166,8 @@ class DiTTask:
                     from vitascope.train.text_prior import pretrain_text_encoders
 
                     stats = pretrain_text_encoders(text_root, steps=self._prior_steps, max_length=r.text_len)
-                    (text_root / "text_prior.json").write_text(
-                        json.dumps({"steps": self._prior_steps} | stats)
+                    atomic_text(
+                        text_root / "text_prior.json", json.dumps({"steps": self._prior_steps} | stats)
                     )
             _barrier()
         elif self._prior_steps and r.text_from is None:
@@ -107,12 +181,22 @@ class DiTTask:
                     done,
                     self._prior_steps,
                 )
-        self.text_root = text_root
-        self.llm = LLMEncoder.from_folder(text_root / "text_encoder", max_length=r.text_len)
-        self.clip = CLIPEncoder.from_folder(text_root / "text_encoder_2")
-        # Variants longer than text_len are cut, as at inference; the encoder's warning would flood the log.
-        logging.getLogger("vitascope.models.text.llm").setLevel(logging.ERROR)
-        logging.getLogger("vitascope.models.text.clip").setLevel(logging.ERROR)
+        return text_root
+
+    def _load_frozen(self) -> None:
+        from vitascope.models.text.clip import CLIPEncoder
+        from vitascope.models.text.llm import LLMEncoder
+        from vitascope.models.vae import load_vae
+
+        r = self.recipe
+        if r.dataset == "shards":
+            llm_dir, clip_dir, max_length = shard_text_encoders(r, self.run_root)
+        else:
+            root = self._tiny_text_root()
+            llm_dir, clip_dir, max_length = root / "text_encoder", root / "text_encoder_2", r.text_len
+        if llm_dir is not None:
+            self.llm = LLMEncoder.from_folder(llm_dir, max_length=max_length)
+            self.clip = CLIPEncoder.from_folder(clip_dir)
         if r.dataset == "synthetic":
             vae_dir = run_folder(r.vae_from, self.run_root, "export", "vae")
             self.vae = load_vae(vae_dir, device=self.device).requires_grad_(False)
@@ -125,8 +209,9 @@ class DiTTask:
             self._pool_cap = max(8, steps_to_run * most * self.recipe.grad_accum)
             # a smoke run gets a short language prior too (checked against the full one on resume)
             self._prior_steps = min(self._prior_steps, max(20, 20 * steps_to_run))
-        if self.recipe.dataset != "random" and self.llm is None:
+        if self.recipe.dataset != "random" and not self._frozen_loaded:
             self._load_frozen()
+            self._frozen_loaded = True
 
     def _pool(self, bucket: Bucket):
         """The latent pool of a bucket, encoded on first use (rank 0 writes; the others wait and read).
@@ -137,10 +222,10 @@ class DiTTask:
         from vitascope.data.shards import LatentShards, build_synthetic_pool
 
         if self.recipe.dataset == "shards":
-            self.pools[bucket.key] = LatentShards(Path(self.recipe.extras["shards"]) / bucket.key)
+            self.pools[bucket.key] = LatentShards(Path(self.recipe.shards) / bucket.key)
             return self.pools[bucket.key]
         n = min(self.recipe.pool_size, getattr(self, "_pool_cap", self.recipe.pool_size))
-        travel = self.recipe.extras.get("travel_range")
+        travel = self.recipe.dit_options.travel_range
         tag = f"_travel{travel[0]:g}-{travel[1]:g}" if travel else ""
         root = self.run_dir / "latents" / f"{self._vae_hash()}_{n}{tag}"
         if self.rank == 0:
@@ -171,15 +256,18 @@ class DiTTask:
     def _encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         todo = [c for c in dict.fromkeys(captions) if c not in self._text_cache]
         if todo:
-            states = self.llm.encode(todo)
-            pooled = self.clip.encode(todo)
+            # Variants longer than text_len are cut, as at inference; the encoders' warnings would flood
+            # the log (their levels are restored afterwards).
+            with quiet_loggers("vitascope.models.text.llm", "vitascope.models.text.clip"):
+                states = self.llm.encode(todo)
+                pooled = self.clip.encode(todo)
             for i, c in enumerate(todo):
                 self._text_cache[c] = (states.states[i], states.mask[i], pooled[i])
         items = [self._text_cache[c] for c in captions]
         return tuple(torch.stack([it[k] for it in items]) for k in range(3))  # type: ignore[return-value]
 
     def _latent_shape(self, b: Bucket) -> tuple[int, int, int, int]:
-        c = self.recipe.dit
+        c = self.dit_config
         if self.vae is not None:
             t, h, w = self.vae.config.latent_shape(b.frames, b.height, b.width)
         else:  # the 884 layout of HunyuanVideo's VAE
@@ -192,7 +280,7 @@ class DiTTask:
         C, T, H, W = self._latent_shape(b)
         coarse = torch.randn(C, T, max(1, H // 2), max(1, W // 2), generator=g)
         x0 = torch.nn.functional.interpolate(coarse[None], size=(T, H, W), mode="trilinear")[0]
-        c = self.recipe.dit
+        c = self.dit_config
         S = self.recipe.text_len
         states = torch.randn(S, c.text_states_dim, generator=g)
         mask = (torch.arange(S) < int(torch.randint(1, S + 1, (1,), generator=g))).long()
@@ -200,32 +288,24 @@ class DiTTask:
 
     def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
         """Mean loss over this rank's samples `indices` of the global micro-batch."""
-        r, c = self.recipe, self.recipe.dit
+        r, c = self.recipe, self.dit_config
         shared = np.random.default_rng([r.seed, step, micro, 1])
         i2v = bucket.frames > 1 and shared.random() < r.i2v_prob
-        x0s, noises, ts, captions, guid, rnd = [], [], [], [], [], []
+        x0s, noises, ts, texts, guid = [], [], [], [], []
         for g in indices:
             rng = np.random.default_rng([r.seed, step, micro, 2, g])
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             if r.dataset == "random":
-                x0, st, mk, pl = self._random_item(bucket, int(rng.integers(RANDOM_POOL)))
-                rnd.append((st, mk, pl))
+                x0, *text = self._random_item(bucket, int(rng.integers(RANDOM_POOL)))
             else:
-                pool = self._pool(bucket)
-                idx = int(rng.integers(len(pool)))
-                x0 = pool.latents[idx]
-                rec = pool.records[idx]
-                cap = self._caption(rec, rng)
-                captions.append("" if rng.random() < r.text_dropout else cap)
+                x0, text = self._pool_item(self._pool(bucket), rng)
             x0s.append(x0)
+            texts.append(text)
             noises.append(torch.randn(x0.shape, generator=gen))
             ts.append(sample_t(1, r.t_sampler, shift=r.t_shift, generator=gen))
             guid.append(float(rng.uniform(*r.guidance_range)) * 1000.0)
         x0, noise, t = torch.stack(x0s), torch.stack(noises), torch.cat(ts)
-        if r.dataset == "random":
-            states, mask, pooled = (torch.stack([it[k] for it in rnd]) for k in range(3))
-        else:
-            states, mask, pooled = self._encode_text(captions)
+        states, mask, pooled = self._text_batch(texts)
         guidance = torch.tensor(guid) if c.guidance_embed else None
         # Everything above is drawn on the CPU (the same samples on any device); the maths runs on the device.
         x0, noise, t, states, mask, pooled = (v.to(self.device) for v in (x0, noise, t, states, mask, pooled))
@@ -235,12 +315,47 @@ class DiTTask:
         )
         return loss.mean(), {"i2v": float(i2v), "t_mean": float(t.mean())}
 
-    def _caption(self, record: dict, rng: np.random.Generator) -> str:
-        from vitascope.synthetic.captions import caption_variants
+    def _pool_item(self, pool, rng: np.random.Generator):
+        """(latent, text) of one sample: text is a caption to encode, or a precomputed (states, mask,
+        pooled) of curated shards. The record is drawn by its sample_weight; dropout gives the empty caption."""
+        if pool.text is None and self.llm is None:
+            from vitascope.errors import ModelFolderError
 
-        if "structured" in record and rng.random() >= self.recipe.canonical_fraction:
-            return caption_variants(record["structured"], rng)
-        return record["caption"]
+            raise ModelFolderError(
+                f"{self.recipe.shards}: the shards hold no text states and no text encoders are known; "
+                "set encode.llm_folder and encode.clip_folder in the curation config, or the recipe's text_from"
+            )
+        idx = pool.draw(rng)
+        caption, canonical = self._caption(pool.records[idx], rng)
+        drop = rng.random() < self.recipe.text_dropout
+        if pool.text is not None and (self.llm is None or (canonical and not drop)):
+            # Without encoders neither a variant nor the empty caption can be encoded: the stored text is used.
+            return pool.latents[idx], tuple(pool.text[k][idx] for k in TEXT_KEYS)
+        return pool.latents[idx], "" if drop else caption
+
+    def _text_batch(self, texts: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stack per-sample texts (captions encoded here, in one call) as [B, S, D], [B, S], [B, D2]; token
+        axes of different lengths are padded (mask 0)."""
+        todo = [x for x in texts if isinstance(x, str)]
+        enc = dict(zip(todo, zip(*self._encode_text(todo), strict=True), strict=True)) if todo else {}
+        items = [enc[x] if isinstance(x, str) else x for x in texts]
+        S = max(it[0].shape[0] for it in items)
+
+        def pad(v: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.pad(v, (0, 0) * (v.dim() - 1) + (0, S - v.shape[0]))
+
+        states = torch.stack([pad(it[0].float()) for it in items])
+        mask = torch.stack([pad(it[1].long()) for it in items])
+        return states, mask, torch.stack([it[2].float() for it in items])
+
+    def _caption(self, record: dict, rng: np.random.Generator) -> tuple[str, bool]:
+        """(caption, whether it is the record's own caption) : a structured-caption variant
+        (1 - canonical_fraction) of the time when the record has a structured caption."""
+        from vitascope.captions import caption_variant
+
+        if record.get("structured") and rng.random() >= self.recipe.canonical_fraction:
+            return caption_variant(record["structured"], rng), False
+        return record["caption"], True
 
     # -- previews and export -----------------------------------------------------------------------------
 
@@ -281,18 +396,11 @@ class DiTTask:
 
     def export(self, folder: Path, model: torch.nn.Module) -> Path:
         """transformer/config.json + model.safetensors (Tencent key names) from `model`'s weights."""
-        from safetensors.torch import save_file
+        from vitascope.train.checkpoint import atomic_safetensors, atomic_text
 
-        from vitascope.train.checkpoint import full_model_state
-
-        sd = full_model_state(model)
         target = Path(folder) / "transformer"
-        if self.rank != 0:
-            return target
-        target.mkdir(parents=True, exist_ok=True)
-        save_file(sd, str(target / "model.safetensors.tmp"))
-        (target / "model.safetensors.tmp").replace(target / "model.safetensors")
-        (target / "config.json").write_text(json.dumps(self.recipe.dit.to_dict(), indent=2) + "\n")
+        atomic_safetensors(target / "model.safetensors", model.state_dict())
+        atomic_text(target / "config.json", json.dumps(self.dit_config.to_dict(), indent=2) + "\n")
         return target
 
 

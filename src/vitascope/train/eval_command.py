@@ -1,4 +1,5 @@
-"""`vitascope eval`: generate from held-out canonical prompts and seeds, measure with the world's analyzer."""
+"""`vitascope eval`: generate from canonical prompts (training vocabulary) with new noise seeds, measure with
+the world's analyzer."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def eval_(
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
     from vitascope.pipelines.loader import load_pipeline
+    from vitascope.train.checkpoint import atomic_text
     from vitascope.train.evaluate import markdown_table, run_eval, summarize
 
     modes = {"both": ("t2v", "i2v"), "t2v": ("t2v",), "i2v": ("i2v",)}.get(mode)
@@ -51,15 +53,18 @@ def eval_(
     results = run_eval(pipe, n, seed, out / "inputs", modes, steps, centred=i2v_input == "centred")
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [r.__dict__ for r in results]
-    (out / "results.json").write_text(
-        json.dumps(
-            {"model": pipe.identity, "seed": seed, "i2v_input": i2v_input, "summary": summary, "cases": rows},
-            indent=1,
-        )
-    )
+    rows = [r.__dict__ | {"stability": _measured(r.stability)} for r in results]
+    report = {
+        "model": pipe.identity,
+        "seed": seed,
+        "i2v_input": i2v_input,
+        "prompts": "training vocabulary with new noise seeds (not held out)",
+        "summary": {m: {k: _measured(v) for k, v in row.items()} for m, row in summary.items()},
+        "cases": rows,
+    }
+    atomic_text(out / "results.json", json.dumps(report, indent=1))  # null: not measured
     table = markdown_table(summary)
-    (out / "table.md").write_text(table)
+    atomic_text(out / "table.md", table)
     typer.echo(table)
     typer.echo(f"details: {out / 'results.json'}")
 
@@ -77,3 +82,8 @@ def _eval_long(pipe, n, seed, steps, out: Path, modes, factor: int, window: str 
     strip = window_strip(video, record, out / "long_windows.png")
     typer.echo(table)
     typer.echo(f"details: {out / 'long_results.json'}; frames across windows ({prompt!r}): {strip}")
+
+
+def _measured(v):
+    """None for a metric that could not be measured (NaN), so results.json stays valid JSON."""
+    return None if isinstance(v, float) and v != v else v

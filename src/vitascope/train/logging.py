@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -36,7 +37,9 @@ class MetricsLog:
             for line in self.path.read_text().splitlines()
             if line and json.loads(line)["step"] <= start_step
         ]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        from vitascope.train.checkpoint import atomic_text
+
+        atomic_text(self.path, "".join(line + "\n" for line in keep))
 
     def add(self, step: int, values: dict[str, float], samples: int, force: bool = False) -> dict | None:
         """Record one optimizer step (1-based `step` = steps done); returns the averaged row when written
@@ -92,3 +95,27 @@ def plot_curves(runs: dict[str, str | Path], out_png: str | Path, keys=("loss",)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return out_png
+
+
+def progress(total: int, initial: int = 0, desc: str = "", unit: str = "it", enabled: bool = True):
+    """A tqdm bar on stderr; drawn only on a terminal (and only where `enabled`, e.g. rank 0), so logs and
+    CI output stay clean."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit=unit, disable=None if enabled else True, leave=False
+    )
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR):
+    """Raise the given loggers to `level` inside the block and give them back their own levels after."""
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(loggers, saved, strict=True):
+            lg.setLevel(lv)

@@ -2,8 +2,8 @@
 
 Per optimizer step: pick the stage and learning rate; for each of `grad_accum` micro-batches pick a bucket
 (seeded by the step, so every rank agrees), compute this rank's share of the loss and backpropagate; clip,
-step, update the EMA; log; checkpoint atomically; write preview samples. A run resumes from its newest
-checkpoint and continues exactly (data, noise and t are functions of the step; RNG states are restored).
+step, update the EMA; log; checkpoint (DCP, sharded); write preview samples. A run resumes from its newest
+checkpoint, on any number of processes, and continues exactly (data, noise and t are functions of the step).
 """
 
 from __future__ import annotations
@@ -19,9 +19,17 @@ import numpy as np
 import torch
 
 from vitascope.train.buckets import pick_bucket, split_batch
-from vitascope.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from vitascope.train.checkpoint import (
+    atomic_text,
+    barrier,
+    dist_info,
+    full_model_state,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from vitascope.train.ema import EMA
-from vitascope.train.logging import MetricsLog
+from vitascope.train.logging import MetricsLog, progress
 from vitascope.train.optim import build_optimizer, clip_grad_norm, lr_at, set_lr
 from vitascope.train.recipes import Recipe
 
@@ -36,18 +44,10 @@ class RunResult:
     export_dir: Path | None
 
 
-def _dist() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _all_mean(value: torch.Tensor) -> float:
     import torch.distributed as dist
 
-    rank, world = _dist()
+    rank, world = dist_info()
     if world > 1:
         value = value.detach().clone()
         dist.all_reduce(value)
@@ -59,7 +59,7 @@ def _any_rank(flag: bool) -> bool:
     """True when `flag` is true on any process (every rank must stop at the same step)."""
     import torch.distributed as dist
 
-    if _dist()[1] == 1:
+    if dist_info()[1] == 1:
         return flag
     dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
     t = torch.tensor([1.0 if flag else 0.0], device=dev)
@@ -91,25 +91,14 @@ def make_task(
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """ "auto" (or None): the local CUDA device when there is one, else the CPU. Under torchrun each process
-    takes the GPU of its LOCAL_RANK."""
-    import os
+    """The one device resolver (`vitascope.devices`), without Metal (training is CPU or CUDA). Under torchrun
+    the CLI has made each process's own GPU the current one (torch.cuda.set_device) before this runs."""
+    from vitascope.devices import resolve_device as _resolve
 
-    from vitascope.errors import InvalidOptionError
-
-    name = "auto" if device is None else str(device)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InvalidOptionError(f"--device {name}: this torch sees no CUDA device; use --device cpu")
-        if name == "cuda":
-            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        torch.cuda.set_device(torch.device(name))
-        return torch.device(name)
-    if name != "cpu":
-        raise InvalidOptionError(f"unknown training device {name!r}; use auto, cpu or cuda[:N]")
-    return torch.device("cpu")
+    dev = _resolve(device, allow_mps=False)
+    if dev.type == "cuda" and dev.index is None:
+        return torch.device(f"cuda:{torch.cuda.current_device()}")
+    return dev
 
 
 def _autocast(precision: str, device: torch.device):
@@ -119,13 +108,165 @@ def _autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _ema_model(task, ema: EMA):
-    """A copy of the task's model holding the EMA weights (for previews and export)."""
-    import copy
+@contextlib.contextmanager
+def fast_gpu_math(device: torch.device):
+    """TF32 matmuls and cudnn autotuning for the duration of a GPU run; the previous flags come back after
+    (GPU runs are not compared bit for bit; fixed bucket shapes make cudnn's search pay off once)."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+        ) = saved
 
-    model = copy.deepcopy(task.model)
-    ema.copy_to(model)
-    return model.eval()
+
+def ema_model(task, ema: EMA) -> torch.nn.Module | None:
+    """An unsharded copy of the task's model holding the EMA weights, on rank 0 (None elsewhere).
+    Collective under FSDP (the shards are gathered): every rank must call it."""
+    state = full_model_state(task.model)  # buffers (and every parameter) gathered
+    averaged = ema.full_state()
+    if dist_info()[0] != 0:
+        return None
+    model = task.new_model()
+    model.load_state_dict(state | averaged)
+    return model.to(task.device).eval()
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one call of `train` holds between its steps."""
+
+    recipe: Recipe
+    run_dir: Path
+    task: object
+    optimizer: torch.optim.Optimizer
+    ema: EMA
+    scaler: torch.amp.GradScaler | None
+    device: torch.device
+    rank: int
+    world: int
+
+
+def _shard(model: torch.nn.Module, device: torch.device) -> None:
+    """FSDP2-shard `model` and give every rank rank 0's weights: the other ranks built theirs on the meta
+    device, so the full model is materialised once, not once per process."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    from vitascope.parallel.fsdp import shard_model
+
+    full = model.state_dict() if dist_info()[0] == 0 else {}  # rank 0's tensors survive to_empty below
+    shard_model(model)
+    model.to_empty(device=device)
+    opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, full, options=opts)
+
+
+def _setup(recipe, run_dir, run_root, device, data_workers) -> _Run:
+    rank, world = dist_info()
+    task = make_task(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
+    if world > 1:
+        _shard(task.model, device)
+    optimizer = build_optimizer(
+        task.model, recipe.lr, recipe.betas, recipe.weight_decay, foreach=device.type == "cuda"
+    )
+    # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+    scaler = torch.amp.GradScaler(device.type) if recipe.precision == "fp16" else None
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_text(run_dir / "recipe.json", json.dumps(recipe.to_json(), indent=1))
+    return _Run(
+        recipe, run_dir, task, optimizer, EMA(task.model, recipe.ema_decay), scaler, device, rank, world
+    )
+
+
+def _resume(run: _Run) -> int:
+    ckpt = latest_checkpoint(run.run_dir)
+    if ckpt is None:
+        return 0
+    t = run.task
+    meta = load_checkpoint(ckpt, t.model, run.optimizer, run.ema, t.extra_modules, t.extra_optimizers)
+    if run.scaler is not None and meta.get("grad_scaler"):
+        run.scaler.load_state_dict(meta["grad_scaler"])
+    return int(meta["step"])
+
+
+def _step(run: _Run, step: int) -> tuple[float, int, dict, float]:
+    """One optimizer step: (global mean loss, samples, the task's info, grad norm)."""
+    r, task = run.recipe, run.task
+    _, stage = r.stage_at(step)
+    set_lr(run.optimizer, lr_at(step, stage.lr or r.lr, r.warmup_steps))
+    step_loss, samples, info = 0.0, 0, {}
+    for micro in range(r.grad_accum):
+        bucket = pick_bucket(stage.buckets, np.random.default_rng([r.seed, step, micro, 0]))
+        mine = split_batch(bucket.batch_size, run.world, run.rank)
+        with _autocast(r.precision, run.device):
+            loss, info = task.micro_loss(step, micro, bucket, mine)
+        scaled = loss / r.grad_accum
+        (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
+        step_loss += _all_mean(loss.detach()) / r.grad_accum
+        samples += bucket.batch_size
+    if run.scaler is not None:
+        run.scaler.unscale_(run.optimizer)  # clip the true gradients
+    grad_norm = clip_grad_norm(task.model, r.grad_clip)
+    if run.scaler is not None:
+        run.scaler.step(run.optimizer)  # skipped when a gradient overflowed
+    else:
+        run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    _step_extras(run)
+    if run.scaler is not None:
+        run.scaler.update()
+        info = info | {"grad_scale": float(run.scaler.get_scale())}
+    run.ema.update(task.model)
+    return step_loss, samples, info, grad_norm
+
+
+def _step_extras(run: _Run) -> None:
+    """Step the extra modules' optimizers (the VAE's discriminator). They are not sharded: under several
+    processes their gradients are averaged first, so every rank keeps the same copy."""
+    import torch.distributed as dist
+
+    for name, opt in run.task.extra_optimizers.items():
+        if run.world > 1:
+            for p in run.task.extra_modules[name].parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= run.world
+        if run.scaler is not None:
+            run.scaler.step(opt)
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+def _checkpoint(run: _Run, step: int, stage_name: str) -> None:
+    state = {"recipe": run.recipe.name, "stage": stage_name}
+    if run.scaler is not None:
+        state["grad_scaler"] = run.scaler.state_dict()
+    t = run.task
+    save_checkpoint(
+        run.run_dir,
+        step,
+        t.model,
+        run.optimizer,
+        run.ema,
+        state,
+        t.extra_modules,
+        t.extra_optimizers,
+        run.recipe.keep_checkpoints,
+    )
 
 
 def train(
@@ -146,113 +287,55 @@ def train(
     max_seconds: stop after the first step that ends past this wall-clock budget (counted from here), then
     checkpoint and export as at the end. The learning rate is flat after warm-up, so a run stopped at step
     M is the recipe truncated at M: resuming continues it exactly.
-    data_workers: processes that render the VAE's clips of the coming steps ahead (same clips as without)."""
-    # 1. Set-up: process group (if any), task, sharding, optimizer, EMA.
+    data_workers: processes that render the VAE's clips of the coming steps ahead (same clips as without).
+    Under torch.distributed every process calls this; rank 0 writes the shared files and the export."""
     run_dir = Path(run_dir)
     run_root = Path(run_root) if run_root is not None else run_dir.parent
     started = time.monotonic()
-    rank, world = _dist()
     device = resolve_device(device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # GPU runs are not compared bit for bit
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True  # fixed bucket shapes: pick the fastest 3D-conv kernels once
     end = recipe.total_steps if max_steps is None else min(max_steps, recipe.total_steps)
-    task = make_task(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
-    if world > 1:
-        from vitascope.parallel.fsdp import shard_model
+    with fast_gpu_math(device):
+        # 1. Set-up (task, sharding, optimizer, EMA) and resume.
+        run = _setup(recipe, run_dir, run_root, device, data_workers)
+        step = _resume(run) if resume else 0
+        run.task.prepare(end - step)
+        metrics = MetricsLog(run_dir, recipe.log_every, enabled=run.rank == 0, start_step=step)
+        bar = progress(total=end, initial=step, desc=recipe.name, unit="step", enabled=run.rank == 0)
 
-        shard_model(task.model)
-    optimizer = build_optimizer(
-        task.model, recipe.lr, recipe.betas, recipe.weight_decay, foreach=device.type == "cuda"
-    )
-    ema = EMA(task.model, recipe.ema_decay)
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "recipe.json").write_text(json.dumps(_recipe_json(recipe), indent=1))
+        # 2. Steps, checkpoints and previews.
+        losses: list[float] = []
+        run.task.model.train()
+        while step < end:
+            step_loss, samples, info, grad_norm = _step(run, step)
+            step += 1
+            losses.append(step_loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
+            if max_seconds is not None and _any_rank(time.monotonic() - started > max_seconds):
+                log.info(
+                    "%s: time budget of %.0f s used at step %d; stopping here", recipe.name, max_seconds, step
+                )
+                end = step
+            lr = run.optimizer.param_groups[0]["lr"]
+            row = {"loss": step_loss, "grad_norm": grad_norm, "lr": lr, **info}
+            metrics.add(step, row, samples, force=step == end)
+            if step % recipe.checkpoint_every == 0 or step == end:
+                _checkpoint(run, step, recipe.stage_at(step - 1)[1].name)
+            if recipe.sample_every and step % recipe.sample_every == 0:
+                model = ema_model(run.task, run.ema)  # collective
+                if model is not None:
+                    run.task.preview(step, model)
+                barrier()
+        bar.close()
+        if hasattr(run.task, "close"):
+            run.task.close()
 
-    # 2. Resume.
-    step = 0
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        meta = load_checkpoint(ckpt, task.model, optimizer, ema, task.extra_modules, task.extra_optimizers)
-        step = int(meta["step"])
-    task.prepare(end - step)
-    metrics = MetricsLog(run_dir, recipe.log_every, enabled=rank == 0, start_step=step)
-
-    # 3. Steps.
-    losses: list[float] = []
-    task.model.train()
-    while step < end:
-        t0 = time.perf_counter()
-        _, stage = recipe.stage_at(step)
-        set_lr(optimizer, lr_at(step, stage.lr or recipe.lr, recipe.warmup_steps))
-        step_loss, samples, info = 0.0, 0, {}
-        for micro in range(recipe.grad_accum):
-            bucket = pick_bucket(stage.buckets, np.random.default_rng([recipe.seed, step, micro, 0]))
-            mine = split_batch(bucket.batch_size, world, rank)
-            with _autocast(recipe.precision, device):
-                loss, info = task.micro_loss(step, micro, bucket, mine)
-            (loss / recipe.grad_accum).backward()
-            step_loss += _all_mean(loss.detach()) / recipe.grad_accum
-            samples += bucket.batch_size
-        grad_norm = clip_grad_norm(task.model, recipe.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if hasattr(task, "after_step"):
-            task.after_step(step)
-        ema.update(task.model)
-        step += 1
-        losses.append(step_loss)
-        if max_seconds is not None and _any_rank(time.monotonic() - started > max_seconds):
-            log.info(
-                "%s: time budget of %.0f s used at step %d; stopping here", recipe.name, max_seconds, step
-            )
-            end = step
-        metrics.add(
-            step,
-            {"loss": step_loss, "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"], **info},
-            samples,
-            force=step == end,
-        )
-        log.debug("step %d loss %.5f (%.2fs)", step, step_loss, time.perf_counter() - t0)
-
-        # 4. Checkpoints and previews.
-        if step % recipe.checkpoint_every == 0 or step == end:
-            save_checkpoint(
-                run_dir,
-                step,
-                task.model,
-                optimizer,
-                ema,
-                {"recipe": recipe.name, "stage": stage.name},
-                task.extra_modules,
-                task.extra_optimizers,
-                recipe.keep_checkpoints,
-                is_writer=rank == 0,
-            )
-        if recipe.sample_every and step % recipe.sample_every == 0 and rank == 0 and world == 1:
-            task.preview(step, _ema_model(task, ema))
-
-    if hasattr(task, "close"):
-        task.close()
-
-    # 5. Export the EMA weights (also after a partial run: smoke runs produce a loadable model).
-    export_dir = None
-    if export and world == 1:
-        export_dir = run_dir / "export"
-        task.export(export_dir, _ema_model(task, ema))
+        # 3. Export the EMA weights (also after a partial run: smoke runs produce a loadable model).
+        export_dir = None
+        if export:
+            export_dir = run_dir / "export"
+            model = ema_model(run.task, run.ema)  # gathered once, on rank 0
+            if model is not None:
+                run.task.export(export_dir, model)
+            barrier()
     return RunResult(run_dir, step, losses, export_dir)
-
-
-def _recipe_json(recipe: Recipe) -> dict:
-    def conv(v):
-        if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        return v
-
-    return conv(recipe)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vitascope.errors import InvalidOptionError
 from vitascope.models.dit.config import DiTConfig
 from vitascope.models.vae.config import VAEConfig
 from vitascope.train.buckets import Bucket
+from vitascope.train.options import DiTOptions, ExportOptions, VAEOptions, check_pair, from_mapping
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 KINDS = ("dit", "vae")
@@ -50,6 +52,7 @@ class Recipe:
     dit: DiTConfig | None = None
     vae: VAEConfig | None = None
     dataset: str = "synthetic"  # DiT: "synthetic" (world clips encoded by a VAE), "random", "shards"
+    shards: str | None = None  # dataset "shards": a curated latents folder (see on_shards)
     vae_from: str | None = None  # DiT on synthetic data: a VAE folder, or the name of an earlier recipe's run
     text_from: str | None = None  # text encoder folder; None: tiny offline encoders written into the run
     text_len: int = 48  # LLM tokens kept after the template (max_length)
@@ -87,10 +90,20 @@ class Recipe:
     checkpoint_every: int = 100
     sample_every: int = 0  # 0: no sample videos
     keep_checkpoints: int = 2
-    extras: dict = field(default_factory=dict)
+    vae_options: VAEOptions = field(default_factory=VAEOptions)
+    dit_options: DiTOptions = field(default_factory=DiTOptions)
+    export_options: ExportOptions = field(default_factory=ExportOptions)
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
+        for name, cls in (
+            ("vae_options", VAEOptions),
+            ("dit_options", DiTOptions),
+            ("export_options", ExportOptions),
+        ):
+            object.__setattr__(
+                self, name, from_mapping(cls, getattr(self, name), f"recipe {self.name!r}: {name}")
+            )
         if self.kind not in KINDS:
             raise InvalidOptionError(f"recipe kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "dit" and self.dit is None:
@@ -112,6 +125,7 @@ class Recipe:
             raise InvalidOptionError("i2v_prob > 0 needs a DiT with image_condition_type='token_replace'")
         if not self.stages:
             raise InvalidOptionError(f"recipe {self.name!r} needs at least one stage")
+        check_pair("frame_interval", self.frame_interval)
 
     @property
     def total_steps(self) -> int:
@@ -127,7 +141,52 @@ class Recipe:
         return len(self.stages) - 1, self.stages[-1]
 
     def replace(self, **kw) -> Recipe:
+        known = {f.name for f in dataclasses.fields(self)}
+        bad = [k for k in kw if k not in known]
+        if bad:
+            raise InvalidOptionError(f"recipe {self.name!r} has no field {bad[0]!r}")
         return dataclasses.replace(self, **kw)
+
+    def on_shards(self, folder: str | Path) -> Recipe:
+        """This DiT recipe trained on curated latent shards (`vitascope train --data`): the folder is the
+        OUT of `vitascope curate` (its latents/ is used) or the latents folder itself. Each stage keeps the
+        buckets the data has; a stage none of whose buckets are there trains on all of the data's buckets
+        at its smallest batch size. The DiT's channel and text widths are taken from the shards."""
+        from vitascope.data.shards import shard_buckets
+        from vitascope.errors import ModelFolderError
+
+        if self.kind != "dit":
+            raise InvalidOptionError(f"--data feeds DiT recipes; {self.name!r} is a {self.kind} recipe")
+        root = Path(folder)
+        root = root / "latents" if (root / "latents").is_dir() else root
+        have = shard_buckets(root)  # key -> (frames, height, width)
+        if not have:
+            raise ModelFolderError(
+                f"{folder} holds no finished latent shards (bucket folders with index.json); run "
+                "`vitascope curate` with encode.vae_folder set"
+            )
+        stages = []
+        for st in self.stages:
+            kept = tuple(b for b in st.buckets if b.key in have)
+            if not kept:
+                bs = min(b.batch_size for b in st.buckets)
+                kept = tuple(Bucket(f, h, w, bs) for f, h, w in have.values())
+            stages.append(dataclasses.replace(st, buckets=kept))
+        return self.replace(dataset="shards", shards=str(root), stages=tuple(stages))
+
+    def to_json(self) -> dict:
+        """Plain JSON data of every field (written to <run>/recipe.json)."""
+
+        def conv(v):
+            if dataclasses.is_dataclass(v):
+                return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            if isinstance(v, (list, tuple)):
+                return [conv(x) for x in v]
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            return v
+
+        return conv(self)
 
 
 # -- the released-scale recipes ---------------------------------------------------------------------------
@@ -207,6 +266,20 @@ def tiny() -> Recipe:
         log_every=1,
         checkpoint_every=4,
         text_len=8,
+        # Its model folder (stand-in VAE and text encoders, see train/export.py) generates in about a second.
+        export_options=ExportOptions(
+            model_name="vitascope-tiny-run",
+            defaults={
+                "height": 32,
+                "width": 32,
+                "frames": 5,
+                "steps": 2,
+                "flow_shift": 3.0,
+                "guidance": 1.0,
+                "fps": 8,
+                "i2v_resolution": "default",
+            },
+        ),
     )
 
 
@@ -278,7 +351,7 @@ def demo_vae() -> Recipe:
         # luminance but not hue (every object decoded in the grey-yellow mean object colour after 1745 GPU
         # steps with L1 + MSE). With MSE alone hues appear within ~120 steps (same data, same lr; measured
         # on the CPU). MSE is also what the 28 dB first-frame target measures.
-        extras={"sample_posterior": False, "mse_weight": 1.0, "l1_weight": 0.0},
+        vae_options=VAEOptions(sample_posterior=False, mse_weight=1.0, l1_weight=0.0),
     )
 
 
@@ -309,14 +382,12 @@ def demo_dit() -> Recipe:
         log_every=20,
         checkpoint_every=1000,
         sample_every=0,
-        extras={
-            "model_name": "vitascope-demo",
-            "recorded_recipe": "demo",
-            "defaults": DEMO_DEFAULTS,
-            # the tiny text encoders get a language prior first (train/text_prior.py): random ones give the
-            # DiT a pooled vector that barely depends on the prompt
-            "text_prior_steps": 500,
-        },
+        export_options=ExportOptions(
+            model_name="vitascope-demo", recorded_recipe="demo", defaults=DEMO_DEFAULTS
+        ),
+        # the tiny text encoders get a language prior first (train/text_prior.py): random ones give the
+        # DiT a pooled vector that barely depends on the prompt
+        dit_options=DiTOptions(text_prior_steps=500),
     )
 
 
@@ -326,20 +397,16 @@ DEC_STEPS = 2886  # decoder fine-tune steps the shipped weights ran (12 minutes 
 def demo_vae_decoder() -> Recipe:
     """Second part: more VAE training with the encoder frozen (first-frame PSNR of held-out clips 25.7 ->
     28.8 dB, ground-truth colour through the VAE 30% -> 43%). A frozen encoder keeps a DiT's latents valid,
-    so a recipe can also run this after its DiT and name it in extras["final_vae"]."""
+    so a recipe can also run this after its DiT and name it in dit_options.final_vae."""
     return demo_vae().replace(
         name="demo-vae-dec",
         stages=(Stage("64px", DEC_STEPS, (Bucket(1, 64, 64, 6), Bucket(5, 64, 64, 2))),),
         lr=1e-3,  # safe with the encoder frozen: the collapse that forced 4e-4 needs a moving encoder
         warmup_steps=10,
         seed=1,
-        extras={
-            "sample_posterior": False,
-            "mse_weight": 1.0,
-            "l1_weight": 0.0,
-            "init_from": "demo-vae",
-            "freeze_encoder": True,
-        },
+        vae_options=VAEOptions(
+            sample_posterior=False, mse_weight=1.0, l1_weight=0.0, init_from="demo-vae", freeze_encoder=True
+        ),
     )
 
 
@@ -358,14 +425,14 @@ def demo_vae_refine() -> Recipe:
         warmup_steps=20,
         seed=2,
         checkpoint_every=100,
-        extras={
-            "sample_posterior": False,
-            "mse_weight": 1.0,
-            "l1_weight": 0.0,
-            "init_from": "demo-vae-dec",
-            "fg_weight": 10.0,
-            "scene_frames": 17,
-        },
+        vae_options=VAEOptions(
+            sample_posterior=False,
+            mse_weight=1.0,
+            l1_weight=0.0,
+            init_from="demo-vae-dec",
+            fg_weight=10.0,
+            scene_frames=17,
+        ),
     )
 
 
@@ -388,8 +455,7 @@ def demo_dit_refine() -> Recipe:
         warmup_steps=50,
         i2v_prob=0.4,
         seed=3,
-        extras={k: v for k, v in base.extras.items() if k != "text_prior_steps"}
-        | {"init_from": "demo-dit", "travel_range": (0.5, 1.0)},
+        dit_options=DiTOptions(init_from="demo-dit", travel_range=(0.5, 1.0)),
     )
 
 

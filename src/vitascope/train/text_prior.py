@@ -123,12 +123,24 @@ def pretrain_text_encoders(
     canonical_fraction: float = 0.85,
 ) -> dict:
     """Train the encoders under `folder` (text_encoder/, text_encoder_2/) in place; returns the final
-    attribute accuracies of both heads on a held-out batch and the LLM state RMS."""
+    attribute accuracies of both heads on a held-out batch and the LLM state RMS. The global torch RNG and
+    the encoders' logger levels are as they were afterwards."""
+    from vitascope.train.logging import quiet_loggers
+
+    # structured variants longer than max_length are cut, as in DiT training: no truncation warnings
+    with (
+        torch.random.fork_rng(devices=[]),
+        quiet_loggers("vitascope.models.text.llm", "vitascope.models.text.clip"),
+    ):
+        torch.manual_seed(seed)  # the heads' init
+        return _pretrain(Path(folder), steps, batch, lr, seed, max_length, canonical_fraction)
+
+
+def _pretrain(folder: Path, steps, batch, lr, seed, max_length, canonical_fraction) -> dict:
     from vitascope.models.text.clip import CLIPEncoder
     from vitascope.models.text.llm import LLMEncoder
+    from vitascope.train.logging import progress
 
-    folder = Path(folder)
-    torch.manual_seed(seed)
     llm = LLMEncoder.from_folder(folder / "text_encoder", max_length=max_length)
     clip = CLIPEncoder.from_folder(folder / "text_encoder_2")
     llm.model.train().requires_grad_(True)  # the loaders hand out frozen encoders
@@ -142,9 +154,6 @@ def pretrain_text_encoders(
     ]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng([seed, 31])
-    quiet = [logging.getLogger(n) for n in ("vitascope.models.text.llm", "vitascope.models.text.clip")]
-    for lg in quiet:  # structured variants longer than max_length are cut, as in DiT training
-        lg.setLevel(logging.ERROR)
 
     def losses(captions, labels):
         ids, mask = llm.tokenize(captions)
@@ -162,14 +171,17 @@ def pretrain_text_encoders(
             "rms": float(rms.detach()),
         }
 
+    bar = progress(total=steps, desc="language prior", unit="step")
     for step in range(steps):
         captions, labels = caption_batch(rng, batch, canonical_fraction)
         loss, stats = losses(captions, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        bar.update(1)
         if step % 50 == 0 or step == steps - 1:
             log.info("text prior step %d loss %.4f %s", step, float(loss.detach()), stats)
+    bar.close()
     llm.model.eval().requires_grad_(False)
     clip.model.eval().requires_grad_(False)
     with torch.no_grad():
@@ -182,7 +194,5 @@ def pretrain_text_encoders(
         for f in tmp.iterdir():
             f.replace(folder / sub / f.name)
         tmp.rmdir()
-    for lg in quiet:
-        lg.setLevel(logging.NOTSET)
     log.info("text prior: held-out canonical captions %s", stats)
     return stats

@@ -42,37 +42,42 @@ class VAETask:
     ):
         self.recipe, self.run_dir, self.rank, self.world = recipe, Path(run_dir), rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        torch.manual_seed(recipe.seed)
-        self.model = CausalVAE3D(recipe.vae)
-        init = recipe.extras.get("init_from")
-        if init:  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
+        # Under several processes only rank 0 builds real weights; the others build on the meta device and
+        # receive rank 0's init when the loop shards the model (loop._shard).
+        self.on_meta = world > 1 and rank != 0
+        self.model = self.new_model(meta=self.on_meta)
+        init = recipe.vae_options.init_from
+        if (
+            init and not self.on_meta
+        ):  # start from an earlier run's export (e.g. decoder fine-tuning on a frozen encoder)
             from vitascope.models.vae import load_vae
 
             start = load_vae(run_folder(init, run_root, "export", "vae"))
             self.model.load_state_dict(start.state_dict())
-            if recipe.extras.get("freeze_encoder"):  # same latents: keep the scale the DiT was trained with
+            if recipe.vae_options.freeze_encoder:  # same latents: keep the scale the DiT was trained with
                 self.scaling_factor = start.config.scaling_factor
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
-        if not init:
+        if not init and not self.on_meta:
             with torch.no_grad():
-                self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.extras.get(
-                    "logvar_init", -8.0
-                )
-        if recipe.extras.get("freeze_encoder"):
+                self.model.quant_conv.bias[recipe.vae.latent_channels :] = recipe.vae_options.logvar_init
+        if recipe.vae_options.freeze_encoder:
             # Decoder-only fine-tuning: latents a DiT was trained on stay valid (only decoding improves).
             self.model.encoder.requires_grad_(False)
             self.model.quant_conv.requires_grad_(False)
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
         if recipe.adv_weight > 0:
-            disc = PatchDiscriminator()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(recipe.seed + 1)
+                disc = PatchDiscriminator()
             self.extra_modules["discriminator"] = disc
             self.extra_optimizers["discriminator"] = torch.optim.AdamW(
                 disc.parameters(), lr=recipe.lr, betas=(0.5, 0.9), foreach=False
             )
         self.lpips = load_lpips() if recipe.lpips_weight > 0 else None
-        self.model.to(self.device)
+        if not self.on_meta:
+            self.model.to(self.device)
         for mod in self.extra_modules.values():
             mod.to(self.device)
         if self.lpips is not None:
@@ -86,7 +91,7 @@ class VAETask:
     def clip_args(self, step: int, micro: int, g: int, b: Bucket) -> tuple:
         seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
         r = self.recipe
-        scene = r.extras.get("scene_frames")
+        scene = r.vae_options.scene_frames
         return (seed, b.frames, b.height, b.width, r.frame_interval, r.simple_fraction, scene)
 
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
@@ -110,13 +115,13 @@ class VAETask:
                 for g in indices
             ]
         )
-        if not r.extras.get("sample_posterior", True):
+        if not r.vae_options.sample_posterior:
             noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
         weight = None
-        if r.extras.get("fg_weight"):
+        if r.vae_options.fg_weight:
             weight = torch.stack(
                 [
-                    vae_clip_weight(self.clip_args(step, micro, g, bucket), r.extras["fg_weight"])
+                    vae_clip_weight(self.clip_args(step, micro, g, bucket), r.vae_options.fg_weight)
                     for g in indices
                 ]
             ).to(self.device)  # [B, 1, F, H, W]
@@ -128,8 +133,8 @@ class VAETask:
             noise,
             self.lpips,
             r.lpips_weight,
-            r.extras.get("mse_weight", 0.0),
-            r.extras.get("l1_weight", 1.0),
+            r.vae_options.mse_weight,
+            r.vae_options.l1_weight,
             weight,
         )
         total = loss.mean()
@@ -145,11 +150,14 @@ class VAETask:
         psnr = -10 * torch.log10(((recon.detach().clamp(-1, 1) - video) ** 2).mean() / 4.0)
         return total, {k: float(v) for k, v in parts.items()} | {"psnr": float(psnr)}
 
-    def after_step(self, step: int) -> None:
-        opt = self.extra_optimizers.get("discriminator")
-        if opt is not None:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+    def new_model(self, meta: bool = False) -> CausalVAE3D:
+        """The recipe's VAE at its seeded init; the global RNG is left untouched. meta: shapes only."""
+        if meta:
+            with torch.device("meta"):
+                return CausalVAE3D(self.recipe.vae)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.recipe.seed)
+            return CausalVAE3D(self.recipe.vae)
 
     def preview(self, step: int, model: torch.nn.Module) -> list[Path]:
         return []

@@ -12,7 +12,8 @@ The pose latents enter as `DiTInputs.extra["pose_latents"]` [B, C, T, h, w] on t
 without them the variant is the base model.
 
 Checkpoints: the two modules add `pose_in.proj.{weight,bias}` and `pose_proj.{weight,bias}` to the base keys;
-`dit_class_for_state` picks the class from the keys so that either loads strictly.
+the DiT variant registry (`models.dit.variants`, name "pose") recognises them, so the loader builds a PoseDiT
+and its keys load strictly (`dit_class_for_state` says the same for a state dict in hand).
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def is_pose_state(state: dict) -> bool:
 def dit_class_for_state(state: dict) -> type[HunyuanVideoDiT]:
     """The DiT class whose keys are exactly these: PoseDiT when the pose modules are present."""
     return PoseDiT if is_pose_state(state) else HunyuanVideoDiT
+
+
+def build_pose_dit(config: DiTConfig, shapes) -> PoseDiT:
+    """The variant registry's builder (`models.dit.variants`, name "pose"): all four pose keys, or an error."""
+    is_pose_state(shapes)
+    return PoseDiT(config)
 
 
 @torch.no_grad()

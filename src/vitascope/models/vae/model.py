@@ -8,7 +8,7 @@ and divide before decoding.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from vitascope.errors import InvalidOptionError
 from vitascope.models.vae.config import VAEConfig
 from vitascope.models.vae.layers import CausalConv3d, DownBlock3D, MidBlock3D, UpBlock3D
-from vitascope.models.vae.tiling import TilingConfig, tiled_decode, tiled_encode
+from vitascope.models.vae.tiling import TilingConfig, iter_tiled_decode, tiled_encode
 
 
 class Encoder3D(nn.Module):
@@ -95,14 +95,27 @@ class CausalVAE3D(nn.Module):
     def disable_tiling(self) -> None:
         self.tiling = None
 
+    def _tiling(self, tiling: TilingConfig | bool | None) -> TilingConfig | None:
+        """A per-call tiling argument: None -> the model's setting, False -> none, True -> the defaults."""
+        if tiling is None:
+            return self.tiling
+        if isinstance(tiling, bool):
+            return TilingConfig() if tiling else None
+        return tiling
+
     # encode -------------------------------------------------------------------------------------------
 
-    def encode_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, C, F, H, W] -> (mean, logvar), each [B, 16, T, H/8, W/8]; logvar clamped to [-30, 20]."""
+    def encode_moments(
+        self, x: torch.Tensor, tiling: TilingConfig | bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, C, F, H, W] -> (mean, logvar), each [B, 16, T, H/8, W/8]; logvar clamped to [-30, 20].
+
+        `tiling` as in `decode` (None: the model's setting)."""
         self._check_video(x)
         x = x.to(self.dtype)
-        if self.tiling is not None:
-            moments = tiled_encode(self, x, self.tiling)
+        cfg = self._tiling(tiling)
+        if cfg is not None:
+            moments = tiled_encode(self, x, cfg)
         else:
             moments = self.encode_plain(x)
         mean, logvar = moments.chunk(2, dim=1)
@@ -112,13 +125,19 @@ class CausalVAE3D(nn.Module):
         """Untiled encoder + quant_conv: [B, C, F, H, W] -> moments [B, 32, T, h, w]."""
         return self.quant_conv(self.encoder(x))
 
-    def encode(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
+    def encode(
+        self,
+        x: torch.Tensor,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+        tiling: TilingConfig | bool | None = None,
+    ):
         """Video in [-1, 1] -> unscaled latent: the posterior mean, or a sample when `sample=True`.
 
         Sampling draws `torch.randn` on the generator's device with the latent's dtype, as diffusers does,
         so the same seeded generator gives the same sample.
         """
-        mean, logvar = self.encode_moments(x)
+        mean, logvar = self.encode_moments(x, tiling)
         if not sample:
             return mean
         device = generator.device if generator is not None else mean.device
@@ -127,13 +146,30 @@ class CausalVAE3D(nn.Module):
 
     # decode -------------------------------------------------------------------------------------------
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Unscaled latent [B, 16, T, h, w] -> video [B, 3, 4(T-1)+1, 8h, 8w] (roughly in [-1, 1])."""
+    def decode(self, z: torch.Tensor, tiling: TilingConfig | bool | None = None) -> torch.Tensor:
+        """Unscaled latent [B, 16, T, h, w] -> video [B, 3, 4(T-1)+1, 8h, 8w] (roughly in [-1, 1]).
+
+        `tiling`: None uses the model's setting (`enable_tiling`), False decodes untiled, True the default
+        tiles, a `TilingConfig` those tiles; the model's own setting is never changed.
+        """
+        chunks = list(self.iter_decode(z, tiling))
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+
+    def iter_decode(
+        self,
+        z: torch.Tensor,
+        tiling: TilingConfig | bool | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """`decode` as pixel-frame chunks [B, 3, f, H, W], one per temporal window (a single chunk untiled).
+
+        With temporal tiling only one window is alive at a time, so memory does not grow with the frames;
+        the chunks concatenate to exactly `decode(z, tiling)`. `progress(frames_done, frames_total)`.
+        """
         self._check_latent(z)
         z = z.to(self.dtype)
-        if self.tiling is not None:
-            return tiled_decode(self, z, self.tiling)
-        return self.decode_plain(z)
+        untiled = TilingConfig(spatial=False, temporal=False)
+        return iter_tiled_decode(self, z, self._tiling(tiling) or untiled, progress)
 
     def decode_plain(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.post_quant_conv(z))

@@ -12,6 +12,7 @@ Tiling changes the output (the model is not translation- or chunk-invariant); se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from vitascope.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from vitascope.models.vae.model import CausalVAE3D
+
+Progress = Callable[[int, int], None]  # (frames done, frames in all)
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,34 @@ def tiled_encode(vae: CausalVAE3D, x: torch.Tensor, cfg: TilingConfig) -> torch.
 
 def tiled_decode(vae: CausalVAE3D, z: torch.Tensor, cfg: TilingConfig) -> torch.Tensor:
     """z [B, 16, T, h, w] -> video [B, 3, F, H, W], choosing temporal, spatial or no tiling."""
+    chunks = list(iter_tiled_decode(vae, z, cfg))
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+
+
+def iter_tiled_decode(
+    vae: CausalVAE3D, z: torch.Tensor, cfg: TilingConfig, progress: Progress | None = None
+) -> Iterator[torch.Tensor]:
+    """Yield the video of `tiled_decode` as pixel-frame chunks [B, 3, f, H, W], one per temporal window.
+
+    A window's kept frames are final once it is blended with the window before it, so only that one window
+    is held: memory is flat in the number of frames, and the concatenation equals `tiled_decode` exactly.
+    `progress(frames_done, frames_total)` is called after each chunk.
+    """
     rt, rs = vae.config.temporal_compression_ratio, vae.config.spatial_compression_ratio
     t, h, w = z.shape[2:]
+    total = (t - 1) * rt + 1
     if cfg.temporal and t > cfg.tile_frames // rt:
-        return _temporal_decode(vae, z, cfg)
-    if cfg.spatial and (h > cfg.tile_height // rs or w > cfg.tile_width // rs):
-        return _spatial_decode(vae, z, cfg)
-    return vae.decode_plain(z)
+        chunks = _temporal_decode(vae, z, cfg)
+    elif cfg.spatial and (h > cfg.tile_height // rs or w > cfg.tile_width // rs):
+        chunks = iter([_spatial_decode(vae, z, cfg)])
+    else:
+        chunks = iter([vae.decode_plain(z)])
+    done = 0
+    for chunk in chunks:
+        done += chunk.shape[2]
+        if progress is not None:
+            progress(done, total)
+        yield chunk
 
 
 def blend_(a: torch.Tensor, b: torch.Tensor, extent: int, dim: int) -> torch.Tensor:
@@ -137,12 +161,21 @@ def _spatial_decode(vae: CausalVAE3D, z: torch.Tensor, cfg: TilingConfig) -> tor
 
 def _stitch_time(windows: list[torch.Tensor], blend: int, keep: int, total: int) -> torch.Tensor:
     """Blend each window into the previous one; keep `keep` frames per window (+1 for the first)."""
-    kept = []
+    return torch.cat(list(_stitch_time_iter(iter(windows), blend, keep, total)), dim=2)
+
+
+def _stitch_time_iter(windows: Iterator[torch.Tensor], blend: int, keep: int, total: int):
+    """`_stitch_time` window by window: yields each window's kept frames and holds only the window before."""
+    prev, emitted = None, 0
     for i, win in enumerate(windows):
-        if i > 0:
-            win = blend_(windows[i - 1], win, blend, dim=2)
-        kept.append(win[:, :, : keep + (1 if i == 0 else 0)])
-    return torch.cat(kept, dim=2)[:, :, :total]
+        if prev is not None:
+            win = blend_(prev, win, blend, dim=2)  # writes into the head of `win` only
+        kept = win[:, :, : min(keep + (1 if i == 0 else 0), total - emitted)]
+        emitted += kept.shape[2]
+        prev = win
+        yield kept
+        if emitted >= total:  # later windows only overlap frames already past the end
+            return
 
 
 def _temporal_encode(vae: CausalVAE3D, x: torch.Tensor, cfg: TilingConfig) -> torch.Tensor:
@@ -158,17 +191,24 @@ def _temporal_encode(vae: CausalVAE3D, x: torch.Tensor, cfg: TilingConfig) -> to
     return _stitch_time(windows, lat_tile - lat_stride, lat_stride, (f - 1) // rt + 1)
 
 
-def _temporal_decode(vae: CausalVAE3D, z: torch.Tensor, cfg: TilingConfig) -> torch.Tensor:
-    rt, rs = vae.config.temporal_compression_ratio, vae.config.spatial_compression_ratio
+def _temporal_decode(vae: CausalVAE3D, z: torch.Tensor, cfg: TilingConfig) -> Iterator[torch.Tensor]:
+    rt = vae.config.temporal_compression_ratio
     t = z.shape[2]
     lat_tile, lat_stride = cfg.tile_frames // rt, cfg.stride_frames // rt
-    windows = []
-    for i in range(0, t, lat_stride):
-        win = z[:, :, i : i + lat_tile + 1]
-        h, w = win.shape[3:]
-        if cfg.spatial and (h > cfg.tile_height // rs or w > cfg.tile_width // rs):
-            frames = _spatial_decode(vae, win, cfg)
-        else:
-            frames = vae.decode_plain(win)
-        windows.append(frames[:, :, 1:] if i > 0 else frames)
-    return _stitch_time(windows, cfg.tile_frames - cfg.stride_frames, cfg.stride_frames, (t - 1) * rt + 1)
+    windows = (_decode_window(vae, z, i, lat_tile, cfg) for i in range(0, t, lat_stride))
+    blend = cfg.tile_frames - cfg.stride_frames
+    return _stitch_time_iter(windows, blend, cfg.stride_frames, (t - 1) * rt + 1)
+
+
+def _decode_window(
+    vae: CausalVAE3D, z: torch.Tensor, i: int, lat_tile: int, cfg: TilingConfig
+) -> torch.Tensor:
+    """Latent frames [i, i + lat_tile] (one extra, so the window starts on a full causal frame) -> pixels."""
+    rs = vae.config.spatial_compression_ratio
+    win = z[:, :, i : i + lat_tile + 1]
+    h, w = win.shape[3:]
+    if cfg.spatial and (h > cfg.tile_height // rs or w > cfg.tile_width // rs):
+        frames = _spatial_decode(vae, win, cfg)
+    else:
+        frames = vae.decode_plain(win)
+    return frames[:, :, 1:] if i > 0 else frames

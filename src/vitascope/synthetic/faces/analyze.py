@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from vitascope.errors import InvalidOptionError
+from vitascope.synthetic.analyze import _as_video as as_frames
 from vitascope.synthetic.faces.detect import FaceFrame, Part, backdrop, heads, read_face
 from vitascope.synthetic.faces.sync import cross_talk, envelopes, sync_scores
 from vitascope.synthetic.faces.world import MOUTH_CLOSED, MOUTH_MAX_OPEN, SAMPLE_RATE
@@ -37,14 +38,7 @@ class TalkAnalysis:
 
 
 def _as_video(video) -> np.ndarray:
-    video = np.asarray(video)
-    if video.ndim == 3:
-        video = video[None]
-    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-        raise InvalidOptionError(
-            f"analyze_talk expects uint8 RGB frames [F, H, W, 3]; got {video.dtype} {video.shape}"
-        )
-    return video
+    return as_frames(video, "analyze_talk")
 
 
 def _track(per_frame: list[list[FaceFrame]], frames: int) -> list[list[FaceFrame | None]]:

@@ -15,8 +15,6 @@ every frame is an error, missing face points are placed on a head above the neck
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +34,10 @@ FACE = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Readers see all or nothing (`vitascope.io.files`)."""
+    from vitascope.io.files import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _frame_points(frame: dict, where: str) -> tuple[np.ndarray, np.ndarray]:

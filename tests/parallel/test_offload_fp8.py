@@ -1,0 +1,113 @@
+"""Block/model offload keep outputs equal and hold at most two blocks; fp8 weights within a stated tolerance."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from _helpers import reseed_parameters
+from vitascope.models.dit import HunyuanVideoDiT
+from vitascope.models.dit.context import DiTInputs
+from vitascope.parallel.fp8 import FP8, FP8Linear, apply_fp8_scale_map, fp8_bytes, quantize_fp8
+from vitascope.parallel.offload import ModelOffload, offload_blocks
+from vitascope.specs import TINY
+
+CFG = dataclasses.replace(TINY, mm_double_blocks_depth=2, mm_single_blocks_depth=3)
+
+
+def _model(seed=5):
+    dit = HunyuanVideoDiT(CFG).eval()
+    reseed_parameters(dit, seed)
+    return dit
+
+
+def _call(dit):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 16, 2, 4, 4, generator=g)
+    inp = DiTInputs(
+        torch.randn(1, 4, 24, generator=g), None, torch.randn(1, 20, generator=g), torch.tensor([4000.0])
+    )
+    with torch.no_grad():
+        return dit.run(x, torch.tensor([600.0]), inp)
+
+
+def test_block_offload_equal_and_two_blocks_resident():
+    dit = _model()
+    ref = _call(dit)
+    off = offload_blocks(dit, "cpu")
+    assert off.resident == set()  # every block dropped until it runs
+    assert all(p.numel() == 0 for p in dit.single_blocks[0].parameters())
+    out = _call(dit)
+    assert torch.equal(out, ref)
+    assert off.resident_peak == 2 and off.loads == 5  # the running block and the prefetched next one
+    assert off.resident == set()
+    off.remove()
+    assert torch.equal(_call(dit), ref)
+
+
+def test_model_offload_one_member_resident():
+    torch.manual_seed(0)
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    x = torch.randn(2, 3)
+    ref_a, ref_b = a(x), b(x)
+    group = ModelOffload("cpu")
+    group.add(a, "forward")
+    group.add(b, "forward")
+    assert a.weight.numel() == 0 and b.weight.numel() == 0  # both wait on the host
+    assert torch.equal(a(x), ref_a)
+    assert a.weight.numel() == 9 and b.weight.numel() == 0
+    assert torch.equal(b(x), ref_b)
+    assert a.weight.numel() == 0 and b.weight.numel() == 9
+    a(x)
+    a(x)  # already resident: no move
+    assert group.moves == 3
+
+
+@pytest.mark.parametrize("per_channel, tol", [(True, 0.08), (False, 0.08)])
+def test_fp8_on_the_fly_within_tolerance(per_channel, tol):
+    dit = _model()
+    ref = _call(dit)
+    before = fp8_bytes(dit.double_blocks) + fp8_bytes(dit.single_blocks)
+    quantize_fp8(dit, per_channel=per_channel)
+    assert isinstance(dit.double_blocks[0].img_attn_qkv, FP8Linear)
+    assert dit.double_blocks[0].img_attn_qkv.weight.dtype == FP8
+    assert isinstance(dit.final_layer.linear, nn.Linear)  # outside the blocks: untouched
+    assert fp8_bytes(dit.double_blocks) + fp8_bytes(dit.single_blocks) < 0.35 * before  # 1 byte vs 4
+    out = _call(dit)
+    rel = float((out - ref).norm() / ref.norm())
+    assert 0 < rel < tol, rel  # e4m3 has a 3-bit mantissa: about 3.6% rms per weight, ~5% at the output here
+
+
+def test_official_scale_map_model_and_state_dict():
+    """Write a release the official way (fp8 weights + a per-layer scale map), read it back both ways."""
+    dit = _model()
+    ref_q = quantize_fp8(_model(), per_channel=False)
+    scale_map, state = {}, dit.state_dict()
+    for name, mod in ref_q.named_modules():
+        if isinstance(mod, FP8Linear):
+            scale_map[name] = mod.scale.clone()
+            state[f"{name}.weight"] = mod.weight.clone()  # the `_fp8.pt` holds e4m3 weights
+    loaded = _model(seed=9)
+    loaded.load_state_dict(state)  # fp8 -> float32 is exact
+    apply_fp8_scale_map(loaded, scale_map)
+    assert torch.equal(_call(loaded), _call(ref_q))
+    deq = apply_fp8_scale_map(state, scale_map)
+    key = "double_blocks.0.img_attn_qkv"
+    assert torch.equal(deq[f"{key}.weight"], ref_q.get_submodule(key).dequantized(torch.float32))
+    del scale_map["single_blocks.0.linear1"]
+    with pytest.raises(KeyError, match="single_blocks.0.linear1"):
+        apply_fp8_scale_map(_model(), scale_map)
+
+
+def test_compile_is_regional_and_wired():
+    """--compile wraps each block in torch.compile (not run here: compiling on 2 shared CPU cores is slow)."""
+    from vitascope.parallel.speed import SpeedOptions, compile_blocks
+
+    dit = _model()
+    assert compile_blocks(dit) == 5
+    assert all(
+        getattr(b, "_compiled_call_impl", None) is not None for b in (*dit.double_blocks, *dit.single_blocks)
+    )
+    assert getattr(dit, "_compiled_call_impl", None) is None  # the model itself stays eager
+    assert SpeedOptions(compile=True).to_dict()["compile"] is True
