@@ -22,13 +22,13 @@ def extend(
     dtype: str = typer.Option("float32", "--dtype"),
 ) -> None:
     """Continue a video from its last frame (image-to-video by token replace), original + new frames."""
+    from vitascope.io.files import write_json_atomic
     from vitascope.media import read_video, write_video
     from vitascope.pipelines.command import _long_extra, _progress_bar, _quiet_transformers
     from vitascope.pipelines.extend import extend_video, generation_frames
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions
     from vitascope.pipelines.output import sidecar_path
-    from vitascope.pipelines.weights import write_json_atomic
 
     generation_frames(frames)  # bad counts fail before the model loads
     src, fps = read_video(video)
@@ -47,7 +47,6 @@ def extend(
     if out.suffix.lower() != ".mp4":
         out = out.with_suffix(".mp4")
     write_video(out_frames, out, fps=opts.fps)
-    write_json_atomic(
-        {**meta, "source": str(video), "output": str(out), "fps": opts.fps}, sidecar_path(out, False)
-    )
+    meta = {**meta, "source": str(video), "output": str(out), "fps": opts.fps}
+    write_json_atomic(sidecar_path(out, False), meta)
     typer.echo(f"wrote {out} ({len(src)} + {meta['new_frames']} frames, seed {opts.seed})")
