@@ -28,6 +28,7 @@ COMMANDS = [
     ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
     ("rewrite", "vitascope.rewrite.command", "rewrite"),
     ("train-lora", "vitascope.train.lora_command", "train_lora"),
+    ("extend", "vitascope.pipelines.extend_command", "extend"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),
     ("eval", "vitascope.train.eval_command", "eval_"),

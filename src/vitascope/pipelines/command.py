@@ -48,6 +48,19 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _long_extra(window: str | None, overlap: int | None, riflex: bool) -> dict:
+    """The long-video settings, checked before the model loads (pipelines/long.py reads them)."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.pipelines.long import WINDOW_KINDS
+
+    if window is not None and window not in WINDOW_KINDS:
+        raise InvalidOptionError(f"--window must be one of {', '.join(WINDOW_KINDS)}, got {window!r}")
+    extra = {"window": window, "riflex": riflex} if window or riflex else {}
+    if overlap is not None:
+        extra["window_overlap"] = overlap
+    return extra
+
+
 def generate(
     prompt: str | None = typer.Option(
         None, "--prompt", "-p", help="What the video shows (optional with an Avatar model)."
@@ -117,6 +130,18 @@ def generate(
     ),
     rewrite_api_model: str = typer.Option("default", "--rewrite-api-model"),
     rewrite_api_key: str | None = typer.Option(None, "--rewrite-api-key"),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help="Context windows for videos longer than the model's clip: musev (default then), shifted, "
+        "shifted-loop or none (docs/long_video.md).",
+    ),
+    window_overlap: int | None = typer.Option(
+        None, "--window-overlap", help="musev: latent frames shared by neighbouring windows (half a window)."
+    ),
+    riflex: bool = typer.Option(
+        False, "--riflex", help="RIFLEx: one whole clip past the trained length (with --window none)."
+    ),
     weights_key: str | None = typer.Option(
         None, "--weights-key", help="module (default) or ema: which weights of a Tencent .pt checkpoint."
     ),
@@ -196,6 +221,7 @@ def generate(
         cfg_scale=cfg_scale,
         i2v_stability=i2v_stability,
         fps=fps,
+        extra=_long_extra(window, window_overlap, riflex),
         cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading

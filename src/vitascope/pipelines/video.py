@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vitascope.errors import CancelledError, InvalidOptionError
-from vitascope.pipelines.denoise import TextCondition, sample_dit
+from vitascope.pipelines.denoise import TextCondition
 from vitascope.pipelines.options import GenerationOptions, Limits, ModelDefaults, validate
 from vitascope.pipelines.result import GenerationResult
 
@@ -218,21 +218,11 @@ class VideoPipeline:
         from vitascope.parallel.cache import StepCache
 
         cache = StepCache.parse(opts.cache).install(self.dit)  # replaces one left by a failed run
-        latents = sample_dit(
-            self.dit,
-            latents,
-            cond,
-            uncond,
-            steps=opts.steps,
-            shift=opts.flow_shift,
-            guidance=opts.guidance,
-            cfg_scale=opts.cfg_scale,
-            dtype=self.dtype,
-            image_latents=image_latents,
-            mode=mode,
-            progress=progress,
-            should_stop=should_stop,
-            wrap_predict=cache.wrap,
+        # Any length: context windows when the video is longer than the model's clip (pipelines/long.py).
+        from vitascope.pipelines.long import sample_long
+
+        latents, windows = sample_long(
+            self, opts, cond, uncond, latents, image_latents, mode, progress, should_stop, cache.wrap
         )
         cache.remove()
         speed = {
@@ -250,7 +240,7 @@ class VideoPipeline:
             audio,
             decode_progress,
             should_stop,
-            {"speed": speed, **(metadata or {})},
+            {"speed": speed, **({"windows": windows} if windows else {}), **(metadata or {})},
         )
 
 

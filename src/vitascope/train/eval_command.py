@@ -25,6 +25,11 @@ def eval_(
         "--i2v-input",
         help="world: the object where the world puts a still one (anywhere); centred: in the middle.",
     ),
+    task: str = typer.Option(
+        "world", "--task", help="world (native clips) or long (10x native, in context windows)."
+    ),
+    factor: int = typer.Option(10, "--factor", help="--task long: length in native clips."),
+    window: str | None = typer.Option(None, "--window", help="--task long: musev (default) or shifted."),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
@@ -39,7 +44,12 @@ def eval_(
         raise InvalidOptionError(f"--i2v-input must be world or centred, got {i2v_input!r}")
     if n < 1:
         raise InvalidOptionError(f"--n must be >= 1, got {n}")
+    if task not in ("world", "long"):
+        raise InvalidOptionError(f"--task must be world or long, got {task!r}")
     pipe = load_pipeline(model)
+    if task == "long":
+        _eval_long(pipe, n, seed, steps, out, modes, factor, window)
+        return
     results = run_eval(pipe, n, seed, out / "inputs", modes, steps, centred=i2v_input == "centred")
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,6 +67,21 @@ def eval_(
     atomic_text(out / "table.md", table)
     typer.echo(table)
     typer.echo(f"details: {out / 'results.json'}")
+
+
+def _eval_long(pipe, n, seed, steps, out: Path, modes, factor: int, window: str | None) -> None:
+    from vitascope.train.eval_long import long_table, run_long_eval, window_strip
+
+    rows, example = run_long_eval(pipe, n, seed, out / "inputs", factor, steps, modes, window)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"model": pipe.identity, "seed": seed, "factor": factor, "cases": rows}
+    (out / "long_results.json").write_text(json.dumps(summary, indent=1))
+    table = long_table(rows)
+    (out / "long_table.md").write_text(table)
+    video, record, prompt = example
+    strip = window_strip(video, record, out / "long_windows.png")
+    typer.echo(table)
+    typer.echo(f"details: {out / 'long_results.json'}; frames across windows ({prompt!r}): {strip}")
 
 
 def _measured(v):

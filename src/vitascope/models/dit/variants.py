@@ -153,6 +153,15 @@ register_dit(
     own_prefixes=AVATAR_PREFIXES,
 )
 
+register_dit(
+    "pose",
+    lambda shapes, cfg: _has_any(shapes, ("pose_in.", "pose_proj.")),
+    _Lazy("vitascope.models.pose.pose_dit", "build_pose_dit"),
+    priority=50,
+    description="pose-conditioned (skeleton-video latents added to the video tokens)",
+    own_prefixes=("pose_in.", "pose_proj."),
+)
+
 
 def _avatar(config: DiTConfig, shapes: Shapes) -> nn.Module:
     """The release's AvatarDiT, with the audio widths of this checkpoint (release: 1024 hidden, 384 x 5 Whisper
