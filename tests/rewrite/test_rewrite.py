@@ -46,7 +46,9 @@ def test_offline_keeps_new_colours_and_modes():
     assert "Lighting:" in master and "Shot type:" in master and "Camera movement: Static shot." in master
     result = rewrite_prompt("a green circle moving up, camera zooming out", "structured")
     assert list(result.structured) == list(STRUCTURED_KEYS)
-    assert result.structured["Camera Movement"] == "Zoom out" and "green" in result.structured["Metadata Tags"]
+    assert (
+        result.structured["Camera Movement"] == "Zoom out" and "green" in result.structured["Metadata Tags"]
+    )
     assert result.prompt.startswith("A green circle moving up on a black background, camera zooming out.")
 
 
@@ -165,9 +167,7 @@ def test_local_backend_matches_the_served_model(tiny_lm, server):
 
 
 def test_structured_reply_parsing():
-    reply = (
-        '<think>plan</think>```json\n{"Short Description": "A red circle.", "Metadata Tags": ["red"], "extra": 1}\n```'
-    )
+    reply = '<think>plan</think>```json\n{"Short Description": "A red circle.", "Metadata Tags": ["red"], "extra": 1}\n```'
     from vitascope.rewrite.prompts import clean_reply
 
     assert structured_from_reply(clean_reply(reply)) == {
