@@ -34,22 +34,23 @@ def test_released_variants_are_told_apart():
 
 
 def test_a_registered_variant_is_built_for_its_keys():
-    class PoseDiT(HunyuanVideoDiT):
+    class ToyDiT(HunyuanVideoDiT):
         def __init__(self, config):
             super().__init__(config)
-            self.pose_in = nn.Linear(3, config.hidden_size)
+            self.toy_in = nn.Linear(3, config.hidden_size)
 
     try:
-        register_dit("pose", lambda s, c: "pose_in.weight" in s, lambda c, s: PoseDiT(c), priority=50)
-        shapes = {**_shapes(TINY), "pose_in.weight": (32, 3), "pose_in.bias": (32,)}
+        # its own name: the real "pose" variant stays registered for the rest of the session
+        register_dit("toy_pose", lambda s, c: "toy_in.weight" in s, lambda c, s: ToyDiT(c), priority=50)
+        shapes = {**_shapes(TINY), "toy_in.weight": (32, 3), "toy_in.bias": (32,)}
         variant = detect_variant(shapes, TINY)
-        assert variant.name == "pose"
+        assert variant.name == "toy_pose"
         with torch.device("meta"):
             model = build_dit(variant, TINY, shapes)
         assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == shapes
         assert detect_variant(_shapes(TINY), TINY).name == "t2v"
     finally:
-        _REGISTRY.pop("pose")
+        _REGISTRY.pop("toy_pose")
 
 
 def test_a_lazy_builder_is_imported_only_when_needed():
