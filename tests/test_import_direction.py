@@ -30,7 +30,11 @@ KNOWN = {
         "vitascope.pipelines.loader",
     ): "`vitascope eval` measures the generation pipeline",
     ("train/evaluate.py", "vitascope.pipelines.options"): "eval builds GenerationOptions for the pipeline",
-    ("train/export.py", "vitascope.pipelines.save"): "to move to vitascope.convert.save (the train helper)",
+    ("train/eval_long.py", "vitascope.pipelines.options"): "the long-video eval builds GenerationOptions",
+    (
+        "train/options.py",
+        "vitascope.pipelines.options",
+    ): "a recipe's model defaults are checked against ModelDefaults",
     ("train/lora_task.py", "vitascope.pipelines.loader"): "LoRA previews generate with the pipeline",
 }
 
