@@ -76,8 +76,8 @@ def assemble_model_folder(
 ) -> Path:
     """Write `target` (replacing it only once the new folder is complete). trained_steps: the DiT steps
     actually run (a run stopped by a time budget), default the recipe's total."""
-    from vitascope.models.vae import load_vae
     from vitascope.convert.save import save_vitascope_folder
+    from vitascope.models.vae import load_vae
     from vitascope.train.checkpoint import replace_folder
     from vitascope.train.dit_task import load_dit
 

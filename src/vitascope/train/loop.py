@@ -81,7 +81,7 @@ def make_task(
         from vitascope.train.vae_task import VAETask
 
         return VAETask(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
-    if "lora" in recipe.extras:  # a LoRA fine-tune of a model folder (train/lora_task.py)
+    if recipe.lora_options is not None:  # a LoRA fine-tune of a model folder (train/lora_task.py)
         from vitascope.train.lora_task import LoraTask
 
         return LoraTask(recipe, run_dir, run_root, rank, world, device=device)

@@ -22,6 +22,7 @@ from vitascope.errors import InvalidOptionError
 from vitascope.models.dit.config import DiTConfig
 from vitascope.train.buckets import Bucket
 from vitascope.train.dit_task import DiTTask
+from vitascope.train.options import LoraOptions
 from vitascope.train.recipes import Recipe, Stage
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,9 @@ def lora_recipe(
         sample_every=sample_every,
         checkpoint_every=checkpoint_every,
         log_every=10,
-        extras={
-            "lora": {"rank": rank, "alpha": alpha if alpha is not None else rank, "targets": targets},
-            "base": str(base),
-            "shards": str(Path(data)),
-        },
+        lora_options=LoraOptions(
+            base=str(base), shards=str(Path(data)), rank=rank, alpha=alpha, targets=targets
+        ),
     )
 
 
@@ -113,9 +112,9 @@ class LoraTask(DiTTask):
         self.rank, self.world = rank, world
         self.device = torch.device("cpu") if device is None else torch.device(device)
         torch.manual_seed(recipe.seed)  # the LoRA's A init: identical on every rank and on resume
-        pipe = load_pipeline(recipe.extras["base"], device=str(self.device))
+        pipe = load_pipeline(recipe.lora_options.base, device=str(self.device))
         self.base_pipe = pipe
-        opts = recipe.extras["lora"]
+        opts = recipe.lora_options.adapter
         n = add_trainable_lora(pipe.dit, opts["rank"], opts["alpha"], opts["targets"])
         log.info("LoRA rank %d on %s: %d trainable parameters", opts["rank"], opts["targets"], n)
         self.model = pipe.dit
@@ -123,11 +122,20 @@ class LoraTask(DiTTask):
         self.extra_modules, self.extra_optimizers = {}, {}
         self.vae = pipe.vae.requires_grad_(False)
         self.llm, self.clip = pipe.text_encoder, pipe.clip_encoder
-        self.text_root = Path(recipe.extras["base"])
+        self.text_root = Path(recipe.lora_options.base)
         self.pools: dict[str, object] = {}
         self._text_cache: dict = {}
         self._prior_steps = 0
-        self._buckets = find_shard_buckets(recipe.extras["shards"])
+        self._frozen_loaded = True  # the VAE and text encoders came with the base model
+        self.on_meta = False
+        self.dit_config = pipe.dit.config
+        self._buckets = find_shard_buckets(recipe.lora_options.shards)
+
+    def new_model(self, meta: bool = False) -> torch.nn.Module:
+        """A copy with the same (PEFT-wrapped) structure, for the loop's EMA and export copies."""
+        import copy
+
+        return copy.deepcopy(self.model)
 
     def _load_frozen(self) -> None:  # everything came with the base model
         pass
@@ -147,8 +155,8 @@ class LoraTask(DiTTask):
         path = Path(folder) / LORA_FILE
         if self.rank == 0:
             meta = {
-                "vitascope.base_model": self.recipe.extras["base"],
-                "vitascope.lora": self.recipe.extras["lora"],
+                "vitascope.base_model": self.recipe.lora_options.base,
+                "vitascope.lora": self.recipe.lora_options.adapter,
             }
             save_lora(extract_lora(model), path, metadata=meta)
         return path

@@ -1,4 +1,5 @@
-"""The typed option groups of a training recipe (`Recipe.vae_options`, `.dit_options`, `.export_options`).
+"""The typed option groups of a training recipe (`Recipe.vae_options`, `.dit_options`, `.export_options`,
+`.lora_options`).
 
 Each is a frozen dataclass validated in `__post_init__`; `from_mapping` turns a dict into one and names any
 unknown key, so a typo is an error instead of a silently ignored knob.
@@ -94,3 +95,29 @@ class ExportOptions:
             raise InvalidOptionError(
                 f"export_options.defaults: unknown key {bad[0]!r}; known: {', '.join(known)}"
             )
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    """A LoRA fine-tune of a model folder (train/lora_task.py): where the base and the curated shards are, and
+    the adapter's rank, alpha and target layers."""
+
+    base: str
+    shards: str
+    rank: int = 16
+    alpha: float | None = None  # None: alpha = rank
+    targets: str = "blocks"
+
+    def __post_init__(self):
+        if self.rank < 1:
+            raise InvalidOptionError(f"lora_options.rank must be >= 1, got {self.rank}")
+        if self.alpha is not None and self.alpha <= 0:
+            raise InvalidOptionError(f"lora_options.alpha must be > 0, got {self.alpha}")
+
+    @property
+    def adapter(self) -> dict:
+        return {
+            "rank": self.rank,
+            "alpha": self.alpha if self.alpha is not None else self.rank,
+            "targets": self.targets,
+        }

@@ -20,7 +20,14 @@ from vitascope.errors import InvalidOptionError
 from vitascope.models.dit.config import DiTConfig
 from vitascope.models.vae.config import VAEConfig
 from vitascope.train.buckets import Bucket
-from vitascope.train.options import DiTOptions, ExportOptions, VAEOptions, check_pair, from_mapping
+from vitascope.train.options import (
+    DiTOptions,
+    ExportOptions,
+    LoraOptions,
+    VAEOptions,
+    check_pair,
+    from_mapping,
+)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 KINDS = ("dit", "vae")
@@ -93,6 +100,7 @@ class Recipe:
     vae_options: VAEOptions = field(default_factory=VAEOptions)
     dit_options: DiTOptions = field(default_factory=DiTOptions)
     export_options: ExportOptions = field(default_factory=ExportOptions)
+    lora_options: LoraOptions | None = None  # set: a LoRA fine-tune of lora_options.base
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -104,6 +112,9 @@ class Recipe:
             object.__setattr__(
                 self, name, from_mapping(cls, getattr(self, name), f"recipe {self.name!r}: {name}")
             )
+        if self.lora_options is not None:
+            where = f"recipe {self.name!r}: lora_options"
+            object.__setattr__(self, "lora_options", from_mapping(LoraOptions, self.lora_options, where))
         if self.kind not in KINDS:
             raise InvalidOptionError(f"recipe kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "dit" and self.dit is None:
