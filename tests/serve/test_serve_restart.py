@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from serve_helpers import Server, start, submit, wait_job  # noqa: E402
 
-MEDIUM = dict(steps=400, height=64, width=64, frames=9)  # a few seconds: killed after a handful of steps
+MEDIUM = dict(steps=400, height=64, width=64, frames=5)  # a few seconds (one native clip: no windows)
 
 
 def test_sigkill_mid_job_then_restart_finishes_everything(tmp_path):
