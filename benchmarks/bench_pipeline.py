@@ -165,7 +165,12 @@ def run_size(size: PipeSize, warmup: int, repeat: int) -> None:
         {"vitascope": run_ours, "diffusers": run_ref}, warmup=warmup, repeat=repeat, inner=size.inner
     )
     split_ours = stage_split(
-        run_ours, {"text": [ours.text_encoder, ours.clip_encoder], "dit": [ours.dit], "vae": [ours.vae]}
+        run_ours,
+        {
+            "text": [ours.text_encoder, ours.clip_encoder],
+            "dit": [ours.dit],
+            "vae": [ours.vae, ours.vae.decoder],
+        },
     )
     split_ref = stage_split(
         run_ref, {"text": [ref.text_encoder, ref.text_encoder_2], "dit": [ref.transformer], "vae": [ref.vae]}
@@ -189,7 +194,7 @@ def stage_split(run, stages: dict[str, list]) -> dict[str, float]:
     patched = []
     for stage, objs in stages.items():
         for obj in objs:
-            for attr in ("forward", "encode", "decode"):
+            for attr in ("forward", "run", "encode", "decode"):  # run: the DiT stages entry
                 if not hasattr(obj, attr) or attr in vars(obj):
                     continue
                 orig = getattr(obj, attr)
