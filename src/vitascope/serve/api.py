@@ -108,7 +108,7 @@ def make_router(service: JobService) -> APIRouter:
             error=w.load_error,
             model=None if pipe is None else dict(pipe.identity),
             tasks=list(w.tasks),
-            defaults=None if pipe is None else dataclasses.asdict(pipe.defaults),
+            defaults=None if w.defaults is None else dataclasses.asdict(w.defaults),
             limits=dataclasses.asdict(config.limits) | {"max_queue": config.max_queue},
             queue=store.counts(),
         )
@@ -117,20 +117,23 @@ def make_router(service: JobService) -> APIRouter:
                  summary="Submit a generation job (JSON, or multipart with an image)")  # fmt: skip
     async def submit(request: Request):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        image = None
+        image = audio = None
         if kind == "application/json":
             try:
                 fields = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 return _error(400, f"the body is not valid JSON ({e})")
         elif kind == "multipart/form-data":
-            form = await request.form(max_files=1, max_fields=32)
-            fields = {k: v for k, v in form.items() if k != "image" and v != ""}
-            upload = form.get("image")
-            if upload is not None and isinstance(upload, str):
-                return _error(422, "field 'image' must be a file upload, not text")
-            if upload is not None:
-                image = await upload.read(config.max_upload_bytes + 1)
+            form = await request.form(max_files=2, max_fields=32)
+            fields = {k: v for k, v in form.items() if k not in ("image", "audio") and v != ""}
+            files = {}
+            for name in ("image", "audio"):
+                upload = form.get(name)
+                if upload is not None and isinstance(upload, str):
+                    return _error(422, f"field {name!r} must be a file upload, not text")
+                if upload is not None:
+                    files[name] = await upload.read(config.max_upload_bytes + 1)
+            image, audio = files.get("image"), files.get("audio")
         else:
             return _error(
                 415, "send the job as application/json, or as multipart/form-data when uploading an image"
@@ -138,7 +141,7 @@ def make_router(service: JobService) -> APIRouter:
         if not isinstance(fields, dict):
             return _error(422, "the JSON body must be an object with at least a 'prompt' field")
         req = JobRequest.model_validate(fields)
-        job = await run_in_threadpool(service.submit, req, image)
+        job = await run_in_threadpool(service.submit, req, image, audio)
         return JobCreated(id=job.id, state=job.state, url=f"/v1/jobs/{job.id}")
 
     @router.get("/jobs", response_model=JobList, summary="List jobs, oldest first")

@@ -30,6 +30,9 @@ def serve(
     ),
     max_queue: int = typer.Option(64, "--max-queue", help="Waiting jobs before new ones get 429."),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted image upload."),
+    max_audio_seconds: float = typer.Option(
+        60.0, "--max-audio-seconds", help="Longest accepted audio of an avatar job."
+    ),
     max_frames: int = typer.Option(
         1025, "--max-frames", help="Most frames per video at any size (see also --max-video-pixels)."
     ),
@@ -74,6 +77,7 @@ def serve(
         ),
         max_queue=max_queue,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_audio_seconds=max_audio_seconds,
         ui=ui,
     )
     app = create_app(config)

@@ -32,6 +32,7 @@ class ServeConfig:
     max_queue: int = 64  # queued (not yet running) jobs; one more is answered with 429
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096  # larger uploads are refused before decoding (decompression bombs)
+    max_audio_seconds: float = 60.0  # avatar jobs: longer audio is refused while decoding
     max_attempts: int = 3  # a job interrupted this many times by restarts is failed instead of re-queued
     ui: bool = True
 
@@ -49,6 +50,8 @@ class ServeConfig:
             raise InvalidOptionError(f"max_queue must be >= 1, got {self.max_queue}")
         if self.max_upload_bytes < 1024:
             raise InvalidOptionError(f"max_upload_bytes must be >= 1024, got {self.max_upload_bytes}")
+        if not self.max_audio_seconds > 0:
+            raise InvalidOptionError(f"max_audio_seconds must be > 0, got {self.max_audio_seconds}")
         if self.max_attempts < 1:
             raise InvalidOptionError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
@@ -73,6 +76,11 @@ class ServeConfig:
     def upload_path(self, job_id: str) -> Path:
         check_job_id(job_id)
         return self.uploads / f"{job_id}.png"
+
+    def audio_path(self, job_id: str) -> Path:
+        """An avatar job's audio, re-encoded as 16 kHz mono wav after it decoded."""
+        check_job_id(job_id)
+        return self.uploads / f"{job_id}.wav"
 
     def make_dirs(self) -> None:
         for d in (self.data, self.uploads, self.outputs, self.db_path.parent):

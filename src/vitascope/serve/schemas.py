@@ -20,14 +20,21 @@ OPTION_FIELDS = (
     "flow_shift", "guidance", "cfg_scale", "i2v_stability", "fps", "cache",
 )  # fmt: skip
 
+AVATAR_FIELDS = (
+    "face_box",
+    "deepcache",
+    "wrap",
+    "image_size",
+)  # task avatar only; its photo and audio arrive as files
+
 
 class JobRequest(BaseModel):
     """A generation request. Unset fields take the served model's defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Literal["t2v", "i2v"] = "t2v"
-    prompt: str = Field(..., description="What the video shows.")
+    task: Literal["t2v", "i2v", "avatar"] = "t2v"
+    prompt: str | None = Field(None, description="What the video shows (required except for task avatar).")
     negative_prompt: str | None = None
     height: int | None = Field(None, description="Pixels, a multiple of 16.")
     width: int | None = Field(None, description="Pixels, a multiple of 16.")
@@ -42,6 +49,12 @@ class JobRequest(BaseModel):
     cache: str | None = Field(
         None, description="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
     )
+    face_box: str | None = Field(None, description="avatar: the face as X,Y,W,H in the photo's pixels.")
+    deepcache: bool | None = Field(None, description="avatar: reuse deep features between steps.")
+    wrap: bool | None = Field(None, description="avatar: circular windows (the release's default).")
+    image_size: int | None = Field(
+        None, description="avatar: short side of the photo, a multiple of 64 (704)."
+    )
     rewrite: Literal["normal", "master", "structured"] | None = Field(
         None,
         description="Rewrite the prompt first with the built-in offline rewriter (docs/rewrite.md); the job's "
@@ -51,6 +64,11 @@ class JobRequest(BaseModel):
     @model_validator(mode="after")
     def _rewrite_prompt(self) -> JobRequest:
         """Apply `rewrite` once, here, and clear it: the stored job holds the prompt the model gets."""
+        if self.prompt is None and self.task != "avatar":
+            raise ValueError(f"field 'prompt' is required for task {self.task!r}")
+        extra = [k for k in AVATAR_FIELDS if getattr(self, k) is not None]
+        if extra and self.task != "avatar":
+            raise ValueError(f"field(s) {', '.join(extra)} only apply to task 'avatar'")
         if self.rewrite:
             from vitascope.rewrite import rewrite_prompt
 
@@ -61,6 +79,32 @@ class JobRequest(BaseModel):
     def to_options(self, image: str | None = None) -> GenerationOptions:
         """Build the shared option object (raises InvalidOptionError with the CLI's wording)."""
         return GenerationOptions(image=image, **self.model_dump(include=set(OPTION_FIELDS)))
+
+
+def avatar_options(fields: dict, image, audio, max_audio_seconds: float | None):
+    """The stored fields of an avatar job + its photo and audio -> AvatarOptions (InvalidOptionError on bad
+    values, the CLI's wording)."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.models.audio.face import parse_face_box
+    from vitascope.pipelines.avatar import AvatarOptions
+
+    unknown = set(fields) - {"task", "prompt", "seed", "steps", *AVATAR_FIELDS}
+    if unknown:
+        raise InvalidOptionError(f"task 'avatar' does not take {', '.join(sorted(unknown))}")
+    kw = {
+        k: fields[k]
+        for k in ("seed", "steps", "deepcache", "wrap", "image_size")
+        if fields.get(k) is not None
+    }
+    box = fields.get("face_box")
+    return AvatarOptions(
+        image=image,
+        audio=audio,
+        prompt=fields.get("prompt") or "",
+        face_box=parse_face_box(box) if box else None,
+        max_audio_seconds=max_audio_seconds,
+        **kw,
+    )
 
 
 class Progress(BaseModel):
@@ -91,7 +135,7 @@ class JobOut(BaseModel):
             id=job.id,
             state=job.state,
             task=job.task,
-            prompt=job.options.get("prompt", ""),
+            prompt=job.options.get("prompt") or "",
             options=job.options,
             progress=Progress(step=job.step, total=job.total),
             error=job.error,

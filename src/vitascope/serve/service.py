@@ -40,12 +40,20 @@ class JobService:
         self.store = store
         self.worker = worker
 
-    def submit(self, request: JobRequest, image: bytes | None = None) -> Job:
+    def submit(self, request: JobRequest, image: bytes | None = None, audio: bytes | None = None) -> Job:
         """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses."""
         if self.worker.status == "error":
             raise ModelUnavailableError(
                 f"the model failed to load ({self.worker.load_error}); fix it and restart"
             )
+        if self.worker.tasks and request.task not in self.worker.tasks:
+            raise InvalidOptionError(
+                f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
+            )
+        if request.task == "avatar":
+            return self._submit_avatar(request, image, audio)
+        if audio is not None:
+            raise InvalidOptionError("an audio file was uploaded with a video task: use task 'avatar'")
         if request.task == "i2v" and image is None:
             raise InvalidOptionError(
                 "task 'i2v' needs an input image: send the request as multipart/form-data with the picture "
@@ -54,10 +62,6 @@ class JobService:
         if request.task != "i2v" and image is not None:
             raise InvalidOptionError(
                 "an image was uploaded with task 't2v': use task 'i2v' for image-to-video"
-            )
-        if self.worker.tasks and request.task not in self.worker.tasks:
-            raise InvalidOptionError(
-                f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
             )
         pixels = np.asarray(check_image(image, self.config)) if image is not None else None  # [H, W, 3]
 
@@ -82,6 +86,48 @@ class JobService:
             raise
         self.worker.wake()
         log.info("job %s queued (%s)", job_id, request.task)
+        return job
+
+    def _submit_avatar(self, request: JobRequest, image: bytes | None, audio: bytes | None) -> Job:
+        """Check the photo, decode the audio for real (limits, silence), then store both atomically."""
+        from vitascope.serve.schemas import avatar_options
+
+        if image is None or audio is None:
+            missing = " and ".join(n for n, v in (("image", image), ("audio", audio)) if v is None)
+            raise InvalidOptionError(
+                f"task 'avatar' needs a photo and a voice recording: send multipart/form-data with the file "
+                f"field(s) {missing} (missing here)"
+            )
+        pixels = np.asarray(check_image(image, self.config))  # [H, W, 3]
+        samples = check_audio(audio, self.config)  # [N] 16 kHz mono
+        stored = request.model_dump(exclude_none=True)
+        opts = avatar_options(stored, pixels, samples, self.config.max_audio_seconds)
+        if opts.face_box is not None:
+            from vitascope.models.audio.face import check_box
+
+            check_box(tuple(float(v) for v in opts.face_box), pixels.shape[0], pixels.shape[1])
+        if opts.steps > self.config.limits.max_steps:
+            raise InvalidOptionError(
+                f"steps must be at most {self.config.limits.max_steps} on this server, got {opts.steps}"
+            )
+        job_id = uuid.uuid4().hex
+        upload, voice = self.config.upload_path(job_id), self.config.audio_path(job_id)
+        _save_png(pixels, upload)
+        try:
+            from vitascope.media_audio import write_audio
+
+            write_audio(samples, voice)  # atomic; the worker reads this file (also after a restart)
+            stored["image"] = str(upload.relative_to(self.config.data))
+            stored["audio"] = str(voice.relative_to(self.config.data))
+            self.worker.hold_image(job_id, pixels)
+            job = self.store.submit(job_id, "avatar", stored, self.config.max_queue)
+        except BaseException:
+            upload.unlink(missing_ok=True)
+            voice.unlink(missing_ok=True)
+            self.worker.take_image(job_id)
+            raise
+        self.worker.wake()
+        log.info("job %s queued (avatar, %.2f s of audio)", job_id, samples.size / 16000)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -136,6 +182,36 @@ def check_image(data: bytes, config: ServeConfig):
             f"the {kind} image is damaged or truncated ({e}); re-export it and try again"
         ) from e
     return picture.convert("RGB")
+
+
+def check_audio(data: bytes, config: ServeConfig) -> np.ndarray:
+    """Decode an uploaded audio file for real (size, duration and silence limits); float32 16 kHz mono [N].
+    The bytes go to a private temporary file that is always removed: a refused upload leaves nothing."""
+    import os
+    import tempfile
+
+    from vitascope.media_audio import read_audio
+
+    if len(data) > config.max_upload_bytes:
+        raise UploadTooLargeError(
+            f"the audio is {len(data)} bytes; this server accepts at most {config.max_upload_bytes} bytes"
+        )
+    if not data:
+        raise InputFileError(
+            "the uploaded audio is empty; attach a wav, mp3, m4a or flac file in field 'audio'"
+        )
+    fd, tmp = tempfile.mkstemp(prefix="vitascope-audio-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            return read_audio(tmp, max_seconds=config.max_audio_seconds)
+        except InputFileError as e:  # the temporary name means nothing to the client
+            raise InputFileError(
+                str(e).replace(f"audio {tmp}", "the uploaded audio").replace(tmp, "the upload")
+            ) from e
+    finally:
+        os.unlink(tmp)
 
 
 def _save_png(pixels: np.ndarray, path: Path) -> None:

@@ -12,12 +12,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from vitascope.errors import CancelledError, VitascopeError
 from vitascope.serve.config import ServeConfig
 from vitascope.serve.store import Job, JobStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AvatarDefaults:
+    """What /v1/health reports as defaults when the Avatar model is served (AvatarOptions' own defaults)."""
+
+    steps: int = 50
+    seed: int = 0
+    fps: float = 25.0
+    image_size: int = 704
+    deepcache: bool = True
+    wrap: bool = True
+
+
+AVATAR_DEFAULTS = AvatarDefaults()
 
 # Progress is written to SQLite at most this often (and always at the first and last step): each write is a
 # synced transaction, and the tiny model takes well under a millisecond per step.
@@ -67,12 +83,23 @@ class Worker:
             self._thread.join(timeout)
 
     @property
+    def is_avatar(self) -> bool:
+        from vitascope.pipelines.avatar import AvatarPipeline
+
+        return isinstance(self.pipe, AvatarPipeline)
+
+    @property
     def defaults(self):
-        return None if self.pipe is None else self.pipe.defaults
+        """The served model's generation defaults (an `AvatarOptions`-shaped record for the Avatar model)."""
+        if self.pipe is None:
+            return None
+        return AVATAR_DEFAULTS if self.is_avatar else self.pipe.defaults
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        return () if self.pipe is None else tuple(self.pipe.tasks)
+        if self.pipe is None:
+            return ()
+        return ("avatar",) if self.is_avatar else tuple(self.pipe.tasks)
 
     # -- the thread -----------------------------------------------------------------------------------
 
@@ -106,25 +133,11 @@ class Worker:
         return True
 
     def _run(self, job: Job) -> None:
-        from vitascope.pipelines.options import GenerationOptions
-
         self.current = job.id
         log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.options.get("prompt", "")[:80])
         t0 = time.perf_counter()
         try:
-            fields = dict(job.options)
-            image = self.take_image(job.id)
-            stored = fields.pop("image", None)
-            if image is None and stored is not None:  # after a restart; relative, so the folder can move
-                image = str(self.config.data / stored)
-            options = GenerationOptions(image=image, **fields)
-            self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
-                options,
-                limits=self.config.limits,
-                progress=self._progress_writer(job.id),
-                should_stop=lambda: self._stopping.is_set() or job.id in self._cancelled,
-                output=self.config.video_path(job.id),
-            )
+            self._generate(job)
         except CancelledError:
             if self._stopping.is_set() and not self.store.cancel_requested(job.id):
                 log.info("job %s interrupted by shutdown; re-queued", job.id)
@@ -147,6 +160,42 @@ class Worker:
         finally:
             self.current = None
             self._cancelled.discard(job.id)
+
+    def _generate(self, job: Job) -> None:
+        from vitascope.pipelines.options import GenerationOptions
+
+        fields = dict(job.options)
+        image = self.take_image(job.id)
+        stored = fields.pop("image", None)
+        if image is None and stored is not None:  # after a restart; relative, so the folder can move
+            image = str(self.config.data / stored)
+        progress = self._progress_writer(job.id)
+        should_stop = lambda: self._stopping.is_set() or job.id in self._cancelled  # noqa: E731
+        if job.task == "avatar":
+            self._generate_avatar(job, fields, image, progress, should_stop)
+            return
+        self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
+            GenerationOptions(image=image, **fields),
+            limits=self.config.limits,
+            progress=progress,
+            should_stop=should_stop,
+            output=self.config.video_path(job.id),
+        )
+
+    def _generate_avatar(self, job: Job, fields: dict, image, progress, should_stop) -> None:
+        """An avatar job: AvatarOptions from the stored fields and files, the CLI's writer (save_avatar)."""
+        from vitascope.errors import InvalidOptionError
+        from vitascope.pipelines.avatar_output import save_avatar
+        from vitascope.serve.schemas import avatar_options
+
+        if not self.is_avatar:
+            raise InvalidOptionError(
+                "this job is an avatar job, but the served model is not the Avatar model"
+            )
+        audio = str(self.config.data / fields.pop("audio"))
+        opts = avatar_options(fields, image, audio, self.config.max_audio_seconds)
+        result = self.pipe.generate(opts, progress=progress, should_stop=should_stop)
+        save_avatar(self.pipe, result, self.config.video_path(job.id))
 
     def _progress_writer(self, job_id: str):
         last = 0.0
