@@ -114,4 +114,45 @@ def test_bad_avatar_uploads_get_4xx_and_store_nothing(server, client, tmp_path):
         "/v1/jobs", data={**FORM, "face_box": "50,50,40,40"}, files={"image": face, "audio": voice}
     )
     assert r.status_code == 422, r.text
+    no_box = {k: v for k, v in FORM.items() if k != "face_box"}
+    grey = io.BytesIO()
+    Image.new("RGB", (64, 80), (128, 128, 128)).save(grey, format="PNG")
+    r = client.post(
+        "/v1/jobs", data=no_box, files={"image": ("g.png", grey.getvalue(), "image/png"), "audio": voice}
+    )
+    assert r.status_code == 422 and "no face found" in r.json()["detail"], r.text
     assert sorted(os.listdir(uploads)) == before
+
+
+def test_avatar_tab_in_the_browser(server, tmp_path):
+    """The Avatar tab: photo + voice uploaded in Chromium, one step, the result video appears."""
+    import shutil
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from serve_helpers import TOKEN
+
+    photo = tmp_path / "face.png"
+    photo.write_bytes(_face_png())
+    wav = write_audio(_voiced(1.0), tmp_path / "voice.wav")
+    with sync_api.sync_playwright() as p:
+        exe = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server.url + "/")
+        page.fill("input[name=token]", TOKEN)
+        page.click("button[type=submit]")
+        page.get_by_role("tab", name="Avatar").click()
+        sync_api.expect(page.locator("#avatar-note")).to_contain_text("Upload a photo with a face")
+        page.locator("#avatar-image input[type=file]").set_input_files(str(photo))
+        page.locator("#avatar-audio input[type=file]").set_input_files(str(wav))
+        page.locator("#avatar-steps input").fill("1")
+        page.locator("#avatar-size input").fill("64")
+        page.locator("#avatar-box textarea, #avatar-box input").first.fill("12,12,40,52")
+        page.click("#avatar-generate")
+        sync_api.expect(page.locator("#avatar-video video")).to_be_visible(timeout=90_000)
+        sync_api.expect(page.locator("#avatar-status")).to_contain_text("succeeded")
+        browser.close()

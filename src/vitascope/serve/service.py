@@ -102,10 +102,7 @@ class JobService:
         samples = check_audio(audio, self.config)  # [N] 16 kHz mono
         stored = request.model_dump(exclude_none=True)
         opts = avatar_options(stored, pixels, samples, self.config.max_audio_seconds)
-        if opts.face_box is not None:
-            from vitascope.models.audio.face import check_box
-
-            check_box(tuple(float(v) for v in opts.face_box), pixels.shape[0], pixels.shape[1])
+        _check_face(pixels, opts.face_box, getattr(self.worker.pipe, "detector", None))
         if opts.steps > self.config.limits.max_steps:
             raise InvalidOptionError(
                 f"steps must be at most {self.config.limits.max_steps} on this server, got {opts.steps}"
@@ -212,6 +209,17 @@ def check_audio(data: bytes, config: ServeConfig) -> np.ndarray:
             ) from e
     finally:
         os.unlink(tmp)
+
+
+def _check_face(pixels: np.ndarray, box, detector) -> None:
+    """The given face box fits the photo, or a face is found (the served model's detector, else Haar), so a
+    photo without a face is refused now rather than failing in the queue."""
+    from vitascope.models.audio.face import check_box, find_face
+
+    if box is not None:
+        check_box(tuple(float(v) for v in box), pixels.shape[0], pixels.shape[1])
+    else:
+        find_face(pixels, detector=detector)
 
 
 def _save_png(pixels: np.ndarray, path: Path) -> None:

@@ -25,7 +25,7 @@ def build_blocks(service: JobService):
 
     def gallery():
         jobs = service.store.list(state="succeeded", limit=GALLERY_SIZE, newest_first=True)
-        return [(str(service.video(j.id)), j.options.get("prompt", "")[:60]) for j in jobs]
+        return [(str(service.video(j.id)), (j.options.get("prompt") or "")[:60]) for j in jobs]
 
     def follow(job_id: str, progress):
         """Wait for the job to end, moving the progress bar; return (status text, video path or None).
@@ -65,6 +65,26 @@ def build_blocks(service: JobService):
             raise gr.Error("Upload a picture first: image-to-video starts from it.")
         return run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
 
+    def avatar(image_path, audio_path, prompt, steps, seed, size, box, progress=gr.Progress()):
+        if not image_path or not audio_path:
+            raise gr.Error("Upload a photo and a voice recording first: the avatar speaks the audio.")
+        fields = dict(task="avatar", prompt=prompt or None, steps=_int(steps), seed=int(seed or 0),
+                      image_size=_int(size), face_box=(box or "").strip() or None)  # fmt: skip
+        try:
+            job = service.submit(
+                JobRequest(**fields), Path(image_path).read_bytes(), Path(audio_path).read_bytes()
+            )
+        except VitascopeError as e:
+            raise gr.Error(str(e)) from e
+        return follow(job.id, progress)
+
+    def avatar_note():
+        service.worker.ready.wait(timeout=5)
+        if service.worker.is_avatar:
+            return "Upload a photo with a face and a voice recording; the video speaks the audio (25 fps)."
+        return ("**The served model does not do avatar.** Start `vitascope serve --model` with a "
+                "HunyuanVideo-Avatar folder to use this tab.")  # fmt: skip
+
     def settings(prefix: str):
         # values arrive on page load (`defaults` below): the model may still be loading when this is built
         with gr.Row():
@@ -81,7 +101,7 @@ def build_blocks(service: JobService):
     def defaults():
         service.worker.ready.wait(timeout=5)
         d = service.worker.defaults
-        if d is None:
+        if d is None or service.worker.is_avatar:
             return [None] * 10
         field = guidance_field(service)
         label = GUIDANCE_LABELS[field]
@@ -89,7 +109,7 @@ def build_blocks(service: JobService):
         return one + one
 
     with gr.Blocks(title="Vitascope", analytics_enabled=False) as blocks:
-        gr.Markdown("# Vitascope\nText-to-video and image-to-video on the served model. "
+        gr.Markdown("# Vitascope\nText-to-video, image-to-video or a talking avatar on the served model. "
                     "The same queue serves the HTTP API at `/v1/jobs` (docs at `/docs`).")  # fmt: skip
         with gr.Tabs():
             with gr.Tab("Text to video", id="t2v"):
@@ -109,6 +129,24 @@ def build_blocks(service: JobService):
                 video2 = gr.Video(label="result", elem_id="i2v-video", autoplay=True)
                 go2.click(i2v, [image, prompt2, negative2, height2, width2, frames2, steps2, seed2, guidance2],
                           [status2, video2], concurrency_limit=None)  # fmt: skip
+            with gr.Tab("Avatar", id="avatar"):
+                note = gr.Markdown(elem_id="avatar-note")
+                with gr.Row():
+                    photo = gr.Image(label="photo", type="filepath", elem_id="avatar-image")
+                    voice = gr.Audio(
+                        label="voice", type="filepath", sources=["upload"], elem_id="avatar-audio"
+                    )
+                prompt3 = gr.Textbox(label="prompt (optional)", lines=1, elem_id="avatar-prompt")
+                with gr.Row():
+                    steps3 = gr.Number(label="steps", value=50, precision=0, elem_id="avatar-steps")
+                    seed3 = gr.Number(label="seed", value=0, precision=0, elem_id="avatar-seed")
+                    size3 = gr.Number(label="image size", value=704, precision=0, elem_id="avatar-size")
+                    box3 = gr.Textbox(label="face box x,y,w,h (optional)", elem_id="avatar-box")
+                go3 = gr.Button("Generate", variant="primary", elem_id="avatar-generate")
+                status3 = gr.Markdown(elem_id="avatar-status")
+                video3 = gr.Video(label="result", elem_id="avatar-video", autoplay=True)
+                go3.click(avatar, [photo, voice, prompt3, steps3, seed3, size3, box3], [status3, video3],
+                          concurrency_limit=None)  # fmt: skip
         gr.Markdown("## Past jobs")
         past = gr.Gallery(
             label="finished videos", columns=6, height=260, object_fit="contain", elem_id="gallery"
@@ -120,9 +158,11 @@ def build_blocks(service: JobService):
             None,
             [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2],
         )
+        blocks.load(avatar_note, None, note)
         refresh.click(gallery, None, past)
         video.change(gallery, None, past)
         video2.change(gallery, None, past)
+        video3.change(gallery, None, past)
     return blocks
 
 
@@ -153,7 +193,7 @@ def guidance_field(service: JobService) -> str:
     """`guidance` for DiTs that embed it (the released T2V), `cfg_scale` for the others (the demo model):
     the UI's one guidance box must drive the guidance the served model actually uses."""
     pipe = service.worker.pipe
-    if pipe is not None and not pipe.dit.config.guidance_embed:
+    if pipe is not None and not getattr(pipe.dit.config, "guidance_embed", True):
         return "cfg_scale"
     return "guidance"
 
