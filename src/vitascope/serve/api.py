@@ -32,9 +32,11 @@ _MULTIPART_DOC = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "description": "The JobRequest fields as form fields, plus the image file (task i2v).",
+                    "description": "The JobRequest fields as form fields, plus the image file (task i2v) or the "
+                    "photo `image` and the voice `audio` (task avatar).",
                     "properties": {
                         "image": {"type": "string", "format": "binary"},
+                        "audio": {"type": "string", "format": "binary"},
                         "prompt": {"type": "string"},
                     },
                 }
