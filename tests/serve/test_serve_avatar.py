@@ -114,6 +114,8 @@ def test_bad_avatar_uploads_get_4xx_and_store_nothing(server, client, tmp_path):
         "/v1/jobs", data={**FORM, "face_box": "50,50,40,40"}, files={"image": face, "audio": voice}
     )
     assert r.status_code == 422, r.text
+    r = client.post("/v1/jobs", data={**FORM, "image_size": "4096"}, files={"image": face, "audio": voice})
+    assert r.status_code == 422 and "lower image_size" in r.json()["detail"], r.text
     no_box = {k: v for k, v in FORM.items() if k != "face_box"}
     grey = io.BytesIO()
     Image.new("RGB", (64, 80), (128, 128, 128)).save(grey, format="PNG")
@@ -122,6 +124,46 @@ def test_bad_avatar_uploads_get_4xx_and_store_nothing(server, client, tmp_path):
     )
     assert r.status_code == 422 and "no face found" in r.json()["detail"], r.text
     assert sorted(os.listdir(uploads)) == before
+
+
+def test_avatar_cancel_and_restart(tmp_path_factory, tmp_path):
+    """A running avatar job cancels at its next step; a queued one survives a restart (the stored PNG and
+    wav are what the next process reads) and succeeds."""
+    model = write_tiny_avatar(tmp_path_factory.mktemp("avatar-model2"))
+    data = tmp_path_factory.mktemp("avatar-restart")
+    files = {
+        "image": ("face.png", _face_png(), "image/png"),
+        "audio": ("v.wav", _wav(tmp_path, _voiced(1.0)), "audio/wav"),
+    }
+    srv = start(data, model=model)
+    try:
+        with srv.client(timeout=60) as c:
+            slow = (
+                c.post("/v1/jobs", data={**FORM, "steps": "100"}, files=files).raise_for_status().json()["id"]
+            )
+            queued = (
+                c.post("/v1/jobs", data={**FORM, "steps": "2"}, files=files).raise_for_status().json()["id"]
+            )
+            wait_job(c, slow, until=("running",), pred=lambda j: j["progress"]["step"] >= 1)
+            assert c.delete(f"/v1/jobs/{slow}").status_code == 200
+            job = wait_job(c, slow, timeout=60)
+            assert job["state"] == "cancelled" and "cancelled by request" in job["error"]
+            third = (
+                c.post("/v1/jobs", data={**FORM, "steps": "100"}, files=files).raise_for_status().json()["id"]
+            )
+    finally:
+        srv.stop()
+    srv = start(data, model=model)
+    try:
+        with srv.client(timeout=60) as c:
+            states = {j: c.get(f"/v1/jobs/{j}").json()["state"] for j in (queued, third)}
+            assert set(states.values()) <= {"queued", "running", "succeeded"}, states
+            job = wait_job(c, queued, timeout=120)
+            assert job["state"] == "succeeded", job["error"]
+            assert c.delete(f"/v1/jobs/{third}").status_code == 200
+            assert av.open(str(data / "outputs" / f"{queued}.mp4")).streams.audio
+    finally:
+        srv.stop()
 
 
 def test_avatar_tab_in_the_browser(server, tmp_path):

@@ -103,6 +103,13 @@ class JobService:
         stored = request.model_dump(exclude_none=True)
         opts = avatar_options(stored, pixels, samples, self.config.max_audio_seconds)
         _check_face(pixels, opts.face_box, getattr(self.worker.pipe, "detector", None))
+        h, w = pixels.shape[:2]
+        work = opts.image_size * opts.image_size * max(h, w) // min(h, w)  # the resized photo's pixels
+        if work > self.config.limits.max_pixels:
+            raise InvalidOptionError(
+                f"image_size {opts.image_size} makes {work} pixels per frame for this photo; this server "
+                f"allows at most {self.config.limits.max_pixels} (--max-pixels), so lower image_size"
+            )
         if opts.steps > self.config.limits.max_steps:
             raise InvalidOptionError(
                 f"steps must be at most {self.config.limits.max_steps} on this server, got {opts.steps}"
