@@ -43,8 +43,12 @@ def _wav(tmp_path, samples, name="voice.wav") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    model = write_tiny_avatar(tmp_path_factory.mktemp("avatar-model"))
+def model(tmp_path_factory):
+    return write_tiny_avatar(tmp_path_factory.mktemp("avatar-model"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, model):
     srv = start(tmp_path_factory.mktemp("avatar-data"), "--max-audio-seconds", "3", model=model)
     yield srv
     srv.stop()
@@ -126,10 +130,10 @@ def test_bad_avatar_uploads_get_4xx_and_store_nothing(server, client, tmp_path):
     assert sorted(os.listdir(uploads)) == before
 
 
-def test_avatar_cancel_and_restart(tmp_path_factory, tmp_path):
+@pytest.mark.slow
+def test_avatar_cancel_and_restart(tmp_path_factory, tmp_path, model):
     """A running avatar job cancels at its next step; a queued one survives a restart (the stored PNG and
     wav are what the next process reads) and succeeds."""
-    model = write_tiny_avatar(tmp_path_factory.mktemp("avatar-model2"))
     data = tmp_path_factory.mktemp("avatar-restart")
     files = {
         "image": ("face.png", _face_png(), "image/png"),
