@@ -147,7 +147,7 @@ def sample_long(
         shift=opts.flow_shift,
         guidance=opts.guidance,
         cfg_scale=opts.cfg_scale,
-        dtype=next(pipe.dit.parameters()).dtype,
+        dtype=pipe.dtype,  # the stated compute dtype: a parameter probe is wrong once fp8 or offload apply
         should_stop=should_stop,
     )
     user_wrap = wrap_predict or (lambda p: p)
