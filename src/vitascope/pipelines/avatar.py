@@ -169,7 +169,7 @@ class AvatarPipeline:
 
     @torch.no_grad()
     def emotion_latents(self, image: np.ndarray, size_hw) -> torch.Tensor:
-        """[1, 16, 1, h, w]: the emotion reference resized to the photo's size, VAE posterior mean x scaling."""
+        """[1, C, 1, h, w]: the emotion reference resized to the photo's size, VAE posterior mean x scaling."""
         from PIL import Image
 
         H, W = size_hw
@@ -235,7 +235,7 @@ class AvatarPipeline:
         if emotion_image is not None and not getattr(self.dit, "has_emotion", False):
             raise InvalidOptionError(
                 "this Avatar model has no emotion module (emotion_in / emotion_blocks): --emotion and "
-                "--emotion-image need a model trained with one (the bundled avatar demo model has it)"
+                "--emotion-image need a model trained with one"
             )
         mask, boxes = self.face(photo, original_wh, opts, len(tracks))  # [1, N, 1, h, w]
         windows = [
@@ -263,7 +263,7 @@ class AvatarPipeline:
         }
         branches = {"cond": cond, "negative": negative, "no_audio": cond}
         if emotion_image is not None:
-            emotion = self.emotion_latents(emotion_image, photo.shape[:2])  # [1, 16, 1, h, w]
+            emotion = self.emotion_latents(emotion_image, photo.shape[:2])  # [1, C, 1, h, w]
             branches["cond"] = branches["no_audio"] = dataclasses.replace(
                 cond, extra={**cond.extra, "emotion_latents": emotion.to(self.dtype)}
             )
