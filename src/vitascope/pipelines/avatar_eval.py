@@ -30,7 +30,11 @@ def generate_case(pipe, case: AvatarCase, image_size: int, steps=None, emotion=N
     from vitascope.pipelines.avatar_output import write_avatar_mp4
 
     audio = case.tracks[0] if len(case.tracks) == 1 else list(case.tracks)
-    given = {"steps": steps} if steps else {}
+    given = {
+        k: v for k, v in model_defaults(pipe).items() if k in ("cfg_scale", "flow_shift", "negative_prompt")
+    }
+    if steps:
+        given["steps"] = steps
     opts = AvatarOptions(
         image=case.photo, audio=audio, seed=case.seed, image_size=image_size, emotion=emotion, **given
     )
@@ -63,6 +67,12 @@ def run_avatar_eval(
     return rows, long_row
 
 
+def model_defaults(pipe) -> dict:
+    """The model folder's generation defaults (image_size, steps, cfg_scale, ...) when it states any."""
+    defaults = getattr(pipe, "defaults", None)
+    return {k: v for k, v in defaults.items() if v is not None} if isinstance(defaults, dict) else {}
+
+
 def _avatar_model(model):
     """--model, or the bundled avatar demo model when this install has one."""
     from vitascope.errors import ModelFolderError
@@ -70,11 +80,11 @@ def _avatar_model(model):
     if model is not None:
         return model
     try:
-        from vitascope.pipelines.avatar_loader import bundled_avatar_folder  # the demo model, when shipped
+        from vitascope.pipelines.avatar_loader import avatar_demo_folder  # the bundled demo, when shipped
     except ImportError:
-        bundled_avatar_folder = None
-    folder = bundled_avatar_folder() if bundled_avatar_folder else None
-    if folder is None:
+        avatar_demo_folder = None
+    folder = avatar_demo_folder() if avatar_demo_folder else None
+    if folder is None or not Path(folder).is_dir():
         raise ModelFolderError("--task avatar needs --model AVATAR_FOLDER (no bundled avatar model found)")
     return folder
 
@@ -96,10 +106,13 @@ def avatar_eval_command(model, clips, seed, seconds, long_seconds, emotion, imag
         raise InvalidOptionError(f"--seconds must be between 0.5 and 600, got {seconds}")
     if long_seconds and not 2.0 <= long_seconds <= 600:
         raise InvalidOptionError(f"--long-seconds must be 0 or between 2 and 600, got {long_seconds}")
-    if image_size < 64 or image_size % 64:
+    if image_size is not None and (image_size < 64 or image_size % 64):
         raise InvalidOptionError(f"--image-size must be a multiple of 64, got {image_size}")
     check_emotion(emotion, None)
     pipe = load_avatar_pipeline(_avatar_model(model))
+    defaults = model_defaults(pipe)
+    image_size = int(image_size or defaults.get("image_size") or 64)
+    steps = steps or defaults.get("steps")
     out = Path(out)
     clips_dir = out / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)

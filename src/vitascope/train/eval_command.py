@@ -42,7 +42,9 @@ def eval_(
     emotion: str | None = typer.Option(
         None, "--emotion", help="--task avatar: generate with this bundled expression and score it."
     ),
-    image_size: int = typer.Option(64, "--image-size", help="--task avatar: short side of the photos."),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="--task avatar: short side of the photos (default: the model's, else 64)."
+    ),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
