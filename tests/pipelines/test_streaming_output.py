@@ -31,7 +31,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pipe(folder):
-    return vitascope.load_pipeline(folder)
+    pipe = vitascope.load_pipeline(folder)
+    pipe.vae_decode = "windows"  # these tests are about windowed, memory-flat decoding
+    return pipe
 
 
 def _opts(**kw):

@@ -123,6 +123,12 @@ def generate(
     vae_tiling: bool = typer.Option(
         False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
     ),
+    vae_decode: str = typer.Option(
+        "auto",
+        "--vae-decode",
+        help="auto: decode the whole video at once when it fits in memory, temporal windows otherwise; "
+        "windows: always (the reference code's way); full: never.",
+    ),
     lora: list[str] = typer.Option(
         [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
     ),
@@ -258,6 +264,9 @@ def generate(
         progress=_load_bar(),
     )
     pipe.vae_tiling = vae_tiling
+    if vae_decode not in ("auto", "full", "windows"):
+        raise InvalidOptionError(f"--vae-decode must be auto, full or windows, got {vae_decode!r}")
+    pipe.vae_decode = vae_decode
     if plan:
         from vitascope.parallel.speed import describe_plan
 

@@ -52,9 +52,12 @@ class VideoPipeline:
         # How images condition this model: the DiT's own type, or token replace for a T2V model that was
         # trained with first-frame conditioning (the demo model does both from one set of weights).
         self.i2v_mode = dit.config.image_condition_type or i2v_mode
-        # False: temporal windows only when the video is longer than one window (diffusers' default:
-        # 16-frame tiles, 12-frame stride); True: spatial tiles as well, for large frames on small GPUs.
+        # False: no spatial tiles; True: spatial tiles as well, for large frames on small GPUs.
         self.vae_tiling = False
+        # Temporal windows (diffusers' 16-frame tiles, 12-frame stride): "auto" only when the untiled decode
+        # would not fit the memory budget, "windows" always (the reference's behaviour), "full" never.
+        # See pipelines/decode_plan.py for why windows are not the default.
+        self.vae_decode = "auto"
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -118,21 +121,29 @@ class VideoPipeline:
         x = prepare_image(image, height, width).to(self.device, self.dtype)
         return self.vae.encode(x, tiling=self.tiling()).float() * self.vae.config.scaling_factor
 
-    def tiling(self):
+    def tiling(self, latent_shape: tuple[int, ...] | None = None):
         """The VAE tiling of this pipeline, passed to each encode/decode call (the VAE's own is never set):
-        diffusers' default temporal windows, plus spatial tiles when `vae_tiling` is on."""
+        temporal windows as `vae_decode` decides for latents of `latent_shape` (None: windows unless "full"),
+        plus spatial tiles when `vae_tiling` is on."""
         from vitascope.models.vae import TilingConfig
+        from vitascope.pipelines.decode_plan import use_windows
 
-        return TilingConfig(spatial=bool(self.vae_tiling), temporal=True)
+        if latent_shape is None:
+            temporal = self.vae_decode != "full"
+        else:
+            temporal = use_windows(self.vae_decode, self.vae.config, latent_shape, self.dtype, self.device)
+        return TilingConfig(spatial=bool(self.vae_tiling), temporal=temporal)
 
     # ---- 4. decode --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode_chunks(self, latents: torch.Tensor, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        """float32 [f, H, W, 3] in [0, 1], one chunk per VAE window (diffusers' default temporal tiles: 16
-        frames, stride 12; spatial tiles too when `vae_tiling`). Only one window is alive at a time, and the
-        chunks concatenate to exactly `decode(latents)`. The VAE's own tiling setting is left alone."""
+        """float32 [f, H, W, 3] in [0, 1], one chunk per VAE window (temporal windows as `vae_decode` decides:
+        diffusers' 16-frame tiles, stride 12; spatial tiles too when `vae_tiling`). Only one window is alive
+        at a time, and the chunks concatenate to exactly `decode(latents)`. The VAE's own tiling is left alone."""
         z = latents.to(self.dtype) / self.vae.config.scaling_factor
-        for x in self.vae.iter_decode(z, self.tiling(), progress):  # [1, 3, f, H, W] in about [-1, 1]
+        for x in self.vae.iter_decode(
+            z, self.tiling(tuple(z.shape)), progress
+        ):  # [1, 3, f, H, W] in about [-1, 1]
             yield (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0).cpu().numpy()  # [f, H, W, 3]
 
     def decode(self, latents: torch.Tensor, progress: Progress | None = None) -> np.ndarray:
