@@ -1,4 +1,5 @@
-"""Ulysses sequence parallel over 2 gloo processes equals 1 process: the DiT output and a few sampler steps."""
+"""Sequence parallel over 2 gloo processes equals 1 process, Ulysses and ring attention alike: the DiT output
+and a few sampler steps (one spawn runs both kinds, one after the other, on the same model)."""
 
 from __future__ import annotations
 
@@ -57,10 +58,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         dit = _model()
-        sp = SequenceParallel().install(dit)
-        outs = _run(dit)
-        outs["sharded_calls"] = torch.tensor(sp.sharded_calls)
-        torch.save(outs, f"{out}/rank{rank}.pt")
+        for kind in ("ulysses", "ring"):
+            sp = SequenceParallel(kind=kind).install(dit)
+            outs = _run(dit)
+            sp.remove()
+            outs["sharded_calls"] = torch.tensor(sp.sharded_calls)
+            torch.save(outs, f"{out}/{kind}{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -75,11 +78,35 @@ def _free_port() -> int:
 def test_two_gloo_processes_equal_one(tmp_path):
     ref = _run(_model())
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
-    for rank in (0, 1):
-        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
-        for name in ("t2v", "token_replace"):
-            assert (got[name] - ref[name]).abs().max() <= 1e-4, (rank, name)
+    for kind in ("ulysses", "ring"):
+        for rank in (0, 1):
+            _check(torch.load(tmp_path / f"{kind}{rank}.pt", weights_only=True), ref, (kind, rank))
+    assert ref["t2v"].abs().mean() > 0.1  # the model does something
+
+
+def _check(got, ref, where):
+    for name in ("t2v", "token_replace"):
+        assert (got[name] - ref[name]).abs().max() <= 1e-4, (where, name)
         assert (got["latents"] - ref["latents"]).abs().max() <= 1e-3
         # 2 blocks per DiT call; 2 direct calls + 3 steps x 2 branches
-        assert int(got["sharded_calls"]) == 2 * (2 + 6)
-    assert ref["t2v"].abs().mean() > 0.1  # the model does something
+    assert int(got["sharded_calls"]) == 2 * (2 + 6), where
+
+
+def test_ring_merge_equals_one_softmax():
+    """The log-sum-exp merge over key blocks (with a masked key and a block the query cannot see) equals one
+    softmax over all keys, for both backends that have a log-sum-exp form."""
+    from vitascope.nn.attention import get_lse_backend, math_attention
+    from vitascope.parallel.ring import merge
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 5, 3, 8, generator=g) for _ in range(3))
+    mask = torch.ones(2, 1, 1, 5, dtype=torch.bool)
+    mask[0, ..., 3:] = False  # sample 0: the last block is all masked
+    mask[1, ..., 1] = False
+    ref = math_attention(q, k, v, mask)
+    for name in ("sdpa", "math"):
+        fn = get_lse_backend(name)
+        acc = None
+        for sl in (slice(0, 2), slice(2, 3), slice(3, 5)):
+            acc = merge(acc, fn(q, k[:, sl], v[:, sl], mask[..., sl]))
+        assert (acc[0] - ref).abs().max() < 1e-5, name

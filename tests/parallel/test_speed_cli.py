@@ -49,6 +49,7 @@ def test_speed_options_reach_the_sidecar(model, tmp_path):
         (["--cache", "warp"], "--cache must be POLICY[:THRESHOLD]"),
         (["--offload", "disk"], "--offload must be 'model' or 'block'"),
         (["--attention", "nope"], "attention backend must be one of"),
+        (["--sp", "tree"], "--sp must be one of"),
     ],
 )
 def test_bad_speed_options_fail_clearly(model, tmp_path, args, expected):

@@ -126,9 +126,9 @@ def _bytes(module, fp8_blocks: bool = False) -> int:
 __all__ = ["SpeedOptions", "apply_speed", "compile_blocks", "describe_plan"]
 
 
-def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0) -> int:
+def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0, kind: str = "ulysses") -> int:
     """With a launcher's world_size > 1 (the CLI reads torchrun's WORLD_SIZE and LOCAL_RANK): join the process
-    group and shard the DiT's sequence over it (Ulysses).
+    group and shard the DiT's sequence over it (kind: "ulysses" or "ring").
 
     Returns this process's rank (0 for one process). Every rank runs the whole pipeline on the same inputs;
     only rank 0 should write the output.
@@ -139,8 +139,8 @@ def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0) -> int:
     if world > 1:
         from vitascope.parallel.sequence import SequenceParallel
 
-        SequenceParallel().install(pipe.dit)
-        log.info("sequence parallel over %d ranks (this is rank %d)", world, rank)
+        SequenceParallel(kind=kind).install(pipe.dit)
+        log.info("sequence parallel over %d ranks (%s; this is rank %d)", world, kind, rank)
     return rank
 
 

@@ -155,6 +155,9 @@ def generate(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
+    sp: str = typer.Option(
+        "ulysses", "--sp", help="Under torchrun: sequence parallel by ulysses (all-to-all) or ring attention."
+    ),
     audio: Path | None = typer.Option(
         None,
         "--audio",
@@ -198,6 +201,7 @@ def generate(
 
         raise InvalidOptionError("--prompt is required (an Avatar model takes --image and --audio instead)")
     speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
+    _check_sp(sp)
     rewritten = None
     if rewrite:
         from vitascope.rewrite import rewrite_prompt
@@ -249,7 +253,7 @@ def generate(
     apply_speed(pipe, speed)
     # torchrun's environment is read here, in the CLI; the library takes it as arguments
     rank = start_sequence_parallel(
-        pipe, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+        pipe, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0")), kind=sp
     )
     opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
     lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
@@ -269,6 +273,14 @@ def generate(
         f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
         f"{result.metadata['seconds']} s)"
     )
+
+
+def _check_sp(kind: str) -> None:
+    from vitascope.errors import InvalidOptionError
+    from vitascope.parallel.sequence import KINDS
+
+    if kind not in KINDS:
+        raise InvalidOptionError(f"--sp must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 def _is_avatar(model) -> bool:
