@@ -110,3 +110,44 @@ def test_ring_merge_equals_one_softmax():
         for sl in (slice(0, 2), slice(2, 3), slice(3, 5)):
             acc = merge(acc, fn(q, k[:, sl], v[:, sl], mask[..., sl]))
         assert (acc[0] - ref).abs().max() < 1e-5, name
+
+
+def _cfg_worker(rank: int, world: int, port: int, out: str) -> None:
+    """CFG x SP: ranks 0-1 run the cond branch, 2-3 the negative one, each pair ring-parallel over its half."""
+    import torch.distributed as dist
+
+    from vitascope.parallel.cfg import CFGParallel, parallel_groups
+    from vitascope.parallel.sequence import SequenceParallel
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        groups = parallel_groups(world, rank, cfg=True)
+        dit = _model()
+        sp = SequenceParallel(groups.sp_group, kind="ring").install(dit)
+        cfg = CFGParallel(groups)
+        x, text, neg = _inputs()
+        with torch.no_grad():
+            lat = sample_dit(
+                dit, x, text, neg, steps=3, shift=3.0, guidance=4.0, cfg_scale=2.0, dtype=torch.float32,
+                wrap_guided=cfg.wrap,
+            )  # fmt: skip
+        calls = torch.tensor([sp.sharded_calls, cfg.exchanges])
+        torch.save({"latents": lat, "calls": calls}, f"{out}/cfg{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(300)
+def test_cfg_parallel_times_sequence_parallel_equals_one_process(tmp_path):
+    x, text, neg = _inputs()
+    with torch.no_grad():
+        ref = sample_dit(
+            _model(), x, text, neg, steps=3, shift=3.0, guidance=4.0, cfg_scale=2.0, dtype=torch.float32
+        )
+    mp.spawn(_cfg_worker, args=(4, _free_port(), str(tmp_path)), nprocs=4, join=True)
+    for rank in range(4):
+        got = torch.load(tmp_path / f"cfg{rank}.pt", weights_only=True)
+        assert (got["latents"] - ref).abs().max() <= 1e-3, rank
+        # each rank ran one branch per step (3 steps x 2 blocks through the ring), and exchanged 3 times
+        assert got["calls"].tolist() == [3 * 2, 3], rank

@@ -126,9 +126,13 @@ def _bytes(module, fp8_blocks: bool = False) -> int:
 __all__ = ["SpeedOptions", "apply_speed", "compile_blocks", "describe_plan"]
 
 
-def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0, kind: str = "ulysses") -> int:
+def start_sequence_parallel(
+    pipe, world_size: int, local_rank: int = 0, kind: str = "ulysses", cfg: bool = False
+) -> int:
     """With a launcher's world_size > 1 (the CLI reads torchrun's WORLD_SIZE and LOCAL_RANK): join the process
-    group and shard the DiT's sequence over it (kind: "ulysses" or "ring").
+    group and shard the DiT's sequence over it (kind: "ulysses" or "ring"). With `cfg`, the world splits in
+    two halves that run the two guidance branches at once (`parallel.cfg`), each sequence parallel over its
+    own world_size / 2 ranks when that is more than one.
 
     Returns this process's rank (0 for one process). Every rank runs the whole pipeline on the same inputs;
     only rank 0 should write the output.
@@ -136,11 +140,19 @@ def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0, kind: st
     from vitascope.parallel.fsdp import init_distributed
 
     rank, world = init_distributed(world_size, local_rank)
+    pipe.cfg_parallel = None
     if world > 1:
-        from vitascope.parallel.sequence import SequenceParallel
+        from vitascope.parallel.cfg import CFGParallel, parallel_groups
 
-        SequenceParallel(kind=kind).install(pipe.dit)
-        log.info("sequence parallel over %d ranks (%s; this is rank %d)", world, kind, rank)
+        groups = parallel_groups(world, rank, cfg)
+        if cfg:
+            pipe.cfg_parallel = CFGParallel(groups)
+            log.info("CFG parallel: the guidance branches on two halves of %d ranks", world)
+        if groups.sp_size > 1:
+            from vitascope.parallel.sequence import SequenceParallel
+
+            SequenceParallel(groups.sp_group, kind=kind).install(pipe.dit)
+            log.info("sequence parallel over %d ranks (%s; this is rank %d)", groups.sp_size, kind, rank)
     return rank
 
 

@@ -158,6 +158,11 @@ def generate(
     sp: str = typer.Option(
         "ulysses", "--sp", help="Under torchrun: sequence parallel by ulysses (all-to-all) or ring attention."
     ),
+    cfg_parallel: bool = typer.Option(
+        False,
+        "--cfg-parallel",
+        help="Under torchrun with 2 x N processes: the two CFG branches on two halves, each over N.",
+    ),
     audio: Path | None = typer.Option(
         None,
         "--audio",
@@ -170,7 +175,7 @@ def generate(
     Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
     and rank 0 writes the output."""
     from vitascope.errors import InputFileError
-    from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed, start_sequence_parallel
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
 
@@ -195,6 +200,8 @@ def generate(
             device=device,
             dtype=dtype,
             weights_key=weights_key,
+            sp=sp,
+            cfg_parallel=cfg_parallel,
         )
     if prompt is None:
         from vitascope.errors import InvalidOptionError
@@ -251,10 +258,7 @@ def generate(
             typer.echo(line)
         return
     apply_speed(pipe, speed)
-    # torchrun's environment is read here, in the CLI; the library takes it as arguments
-    rank = start_sequence_parallel(
-        pipe, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0")), kind=sp
-    )
+    rank = _start_parallel(pipe, sp, cfg_parallel)
     opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
     lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
     result = pipe.generate(
@@ -273,6 +277,14 @@ def generate(
         f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
         f"{result.metadata['seconds']} s)"
     )
+
+
+def _start_parallel(pipe, sp: str, cfg_parallel: bool) -> int:
+    """torchrun's environment is read here, in the CLI; the library takes it as arguments."""
+    from vitascope.parallel.speed import start_sequence_parallel
+
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    return start_sequence_parallel(pipe, world, local, kind=sp, cfg=cfg_parallel)
 
 
 def _check_sp(kind: str) -> None:
@@ -300,6 +312,7 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
     """`generate` with an Avatar model: every input is checked before the weights load."""
     from vitascope.errors import InvalidOptionError
     from vitascope.models.audio.face import parse_face_box
+    from vitascope.parallel.speed import shared_seed
     from vitascope.pipelines.avatar import AvatarOptions, AvatarPipeline
     from vitascope.pipelines.avatar_loader import load_avatar_pipeline
     from vitascope.pipelines.avatar_output import save_avatar
@@ -322,9 +335,14 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         max_audio_seconds=kw["max_audio_seconds"],
         **{k: v for k, v in given.items() if v is not None},
     )
+    _check_sp(kw["sp"])
     AvatarPipeline.preflight(opts)  # bad photo, audio or face: an error before the weights load
     pipe = load_avatar_pipeline(model, device=kw["device"], dtype=kw["dtype"], weights_key=kw["weights_key"])
-    result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    rank = _start_parallel(pipe, kw["sp"], kw["cfg_parallel"])
+    opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
+    result = pipe.generate(opts, progress=_progress_bar("denoising") if rank == 0 else None)
+    if rank:  # under torchrun every rank denoises; rank 0 decodes and writes
+        return
     out = save_avatar(pipe, result, output)
     typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with audio, seed {opts.seed})")
 

@@ -55,6 +55,9 @@ class VideoPipeline:
         # False: temporal windows only when the video is longer than one window (diffusers' default:
         # 16-frame tiles, 12-frame stride); True: spatial tiles as well, for large frames on small GPUs.
         self.vae_tiling = False
+        self.cfg_parallel = (
+            None  # CFG in parallel over two halves of the ranks (parallel.cfg), set from outside
+        )
 
     @property
     def tasks(self) -> tuple[str, ...]:

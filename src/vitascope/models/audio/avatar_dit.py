@@ -7,7 +7,8 @@ key map: `ref_in`, `before_proj`, `audio_proj.{proj1,proj2,proj3,norm}`, `motion
     embed_vec      vec += motion_exp(4 exps) + motion_pose(4 poses) + fps_proj(fps); audio_proj(audio)
     embed_tokens   img += before_proj(ref_in(ref_latents)); img_in(ref_latents[:, :, :1]) prepended at
                    RoPE time -1 (same h, w grid); the face mask resized (nearest) to the token grid
-    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local)
+    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local; on a
+                   sequence-parallel slice, the frames the slice spans)
     (the head drops the prepended reference tokens)
 
 Inputs in `DiTInputs.extra` (or as keyword arguments of `forward`):
@@ -144,10 +145,26 @@ class AvatarDiT(HunyuanVideoDiT):
             return
         adapter = self.audio_adapter_blocks[ADAPTER_AFTER.index(i)]
         P, (T, H, W) = ctx.n_prefix, ctx.grid
-        B, _, D = ctx.img.shape
-        video = ctx.img[:, P:].reshape(B, T, H * W, D)
-        out = adapter(ctx.extras["audio"], video).reshape(B, T * H * W, D) * ctx.extras["face"]
-        ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
+        B, n, D = ctx.img.shape
+        HW = H * W
+        # The tokens held: all of them, or a sequence-parallel slice (`ctx.extras["shard"]`, set from outside).
+        shard = ctx.extras.get("shard")
+        lo = shard.token_range[0] if shard is not None else 0
+        a, b = max(lo, P) - P, min(lo + n, P + T * HW) - P  # image tokens held, in image-token indices
+        if b <= a:
+            return
+        # The adapter is token-local (each token queries its own frame's audio): run it on the frames spanned,
+        # with the tokens not held left at zero, and keep the rows held.
+        f0, f1 = a // HW, -(-b // HW)
+        video = ctx.img.new_zeros(B, (f1 - f0) * HW, D)
+        video[:, a - f0 * HW : b - f0 * HW] = ctx.img[:, a + P - lo : b + P - lo]
+        audio = ctx.extras["audio"][:, f0:f1]  # [B, f, 16, D]
+        out = adapter(audio, video.reshape(B, f1 - f0, HW, D)).reshape(B, -1, D)[:, a - f0 * HW : b - f0 * HW]
+        out = out * ctx.extras["face"][:, a:b]
+        img = ctx.img
+        ctx.img = torch.cat(
+            [img[:, : a + P - lo], img[:, a + P - lo : b + P - lo] + out, img[:, b + P - lo :]], 1
+        )
 
     def embed(self, x, t, inputs):
         """As the base, then the release's count-based text key mask when `extra["attn_text_mask"]` [B, S] is
@@ -170,6 +187,10 @@ class AvatarDiT(HunyuanVideoDiT):
         """DeepCache step: embeddings as usual, then only the last single block, on `last_in` [B, P+L+S, D]
         (the input that block saw at an earlier full step), then the head. See `models.audio.deepcache`."""
         ctx = self.embed(x, t, inputs)
+        shard = ctx.extras.get("shard")  # sequence parallel: this rank's slice of the stored image input
+        if shard is not None:
+            total = shard.token_range[2]
+            last_in = torch.cat([shard.local(last_in[:, :total]), last_in[:, total:]], dim=1)
         if last_in.shape[1] != ctx.img.shape[1] + ctx.txt.shape[1]:
             raise ValueError(
                 f"cached input has {last_in.shape[1]} tokens, this call {ctx.img.shape[1] + ctx.txt.shape[1]}"
