@@ -28,12 +28,17 @@ class SpeedOptions:
     quantize: str | None = None  # "fp8": e4m3 weights per output channel; "fp8-tensor": one scale per tensor
     compile: bool = False  # torch.compile of each DiT block (regional)
     attention: str | None = None  # a backend of vitascope.nn.attention (sdpa, math, flash, sage)
+    memory_budget: float | None = None  # GiB the VAE decode may use (None: free CUDA / available CPU memory)
 
     def __post_init__(self):
         if self.offload not in OFFLOAD:
             raise InvalidOptionError(f"--offload must be 'model' or 'block', got {self.offload!r}")
         if self.quantize not in QUANTIZE:
             raise InvalidOptionError(f"--quantize must be 'fp8' or 'fp8-tensor', got {self.quantize!r}")
+        if self.memory_budget is not None and not self.memory_budget > 0:
+            raise InvalidOptionError(
+                f"--memory-budget must be a positive number of GiB, got {self.memory_budget}"
+            )
         if self.attention is not None:
             from vitascope.nn.attention import get_backend
 

@@ -112,8 +112,13 @@ def generate(
     fps: int | None = typer.Option(None, "--fps"),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    vae_tiling: bool = typer.Option(
-        False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
+    vae_tiling: bool | None = typer.Option(
+        None,
+        "--vae-tiling/--no-vae-tiling",
+        help="Spatial tiles in the VAE decode; default: chosen from the free memory (see --memory-budget).",
+    ),
+    memory_budget: float | None = typer.Option(
+        None, "--memory-budget", help="GiB the VAE decode may use (default: free GPU / available CPU memory)."
     ),
     lora: list[str] = typer.Option(
         [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
@@ -207,7 +212,9 @@ def generate(
         from vitascope.errors import InvalidOptionError
 
         raise InvalidOptionError("--prompt is required (an Avatar model takes --image and --audio instead)")
-    speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
+    speed = SpeedOptions(
+        offload=offload, quantize=quantize, compile=compile_, attention=attention, memory_budget=memory_budget
+    )
     _check_sp(sp)
     rewritten = None
     if rewrite:
@@ -250,12 +257,13 @@ def generate(
         weights_key=weights_key,
         progress=_load_bar(),
     )
-    pipe.vae_tiling = vae_tiling
+    decision = _choose_tiling(pipe, opts, vae_tiling, memory_budget)
     if plan:
         from vitascope.parallel.speed import describe_plan
 
         for line in describe_plan(pipe, speed, _activation_bytes(pipe, opts)):
             typer.echo(line)
+        typer.echo(decision)
         return
     apply_speed(pipe, speed)
     rank = _start_parallel(pipe, sp, cfg_parallel)
@@ -277,6 +285,20 @@ def generate(
         f"wrote {result.path} ({result.num_frames} frames, {o.width}x{o.height}, seed {o.seed}, "
         f"{result.metadata['seconds']} s)"
     )
+
+
+def _choose_tiling(pipe, opts, vae_tiling: bool | None, budget_gib: float | None) -> str:
+    """Set pipe.vae_tiling: as asked, or (neither flag given) chosen from the memory. Returns the decision."""
+    if vae_tiling is not None:
+        pipe.vae_tiling = vae_tiling
+        return f"vae decode: spatial tiles {'on' if vae_tiling else 'off'} (as asked)"
+    from vitascope.parallel.memory import choose_vae_tiling
+
+    o = opts.resolve(pipe.defaults)
+    size = next(pipe.vae.parameters()).element_size()
+    d = choose_vae_tiling(pipe.vae.config, o.frames, o.height, o.width, pipe.device, size, budget_gib)
+    pipe.vae_tiling = d.tiling or False
+    return d.describe()
 
 
 def _start_parallel(pipe, sp: str, cfg_parallel: bool) -> int:

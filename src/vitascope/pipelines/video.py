@@ -123,9 +123,12 @@ class VideoPipeline:
 
     def tiling(self):
         """The VAE tiling of this pipeline, passed to each encode/decode call (the VAE's own is never set):
-        diffusers' default temporal windows, plus spatial tiles when `vae_tiling` is on."""
+        diffusers' default temporal windows, plus spatial tiles when `vae_tiling` is on (True: diffusers' 256-px
+        tiles; a TilingConfig: those tiles, as `parallel.memory.choose_vae_tiling` picks them)."""
         from vitascope.models.vae import TilingConfig
 
+        if isinstance(self.vae_tiling, TilingConfig):
+            return self.vae_tiling
         return TilingConfig(spatial=bool(self.vae_tiling), temporal=True)
 
     # ---- 4. decode --------------------------------------------------------------------------------------------
@@ -232,6 +235,7 @@ class VideoPipeline:
             **(self.speed.to_dict() if getattr(self, "speed", None) is not None else {}),
             "cache": cache.spec,
             "dit_calls": dict(cache.stats),
+            "vae_spatial_tile": self.tiling().tile_height if self.tiling().spatial else None,
         }
         # 5-6. Decode, then stream into the output file or keep the frames in memory.
         return self._decode_and_write(
