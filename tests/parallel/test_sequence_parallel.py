@@ -13,6 +13,7 @@ from _helpers import reseed_parameters
 from vitascope.models.dit import HunyuanVideoDiT
 from vitascope.models.dit.context import DiTInputs
 from vitascope.models.dit.sampling import TextCondition, sample_dit
+from vitascope.parallel.cache import StepCache
 from vitascope.specs import TINY
 
 
@@ -46,6 +47,16 @@ def _run(dit):
     outs["latents"] = sample_dit(
         dit, x, text, neg, steps=3, shift=3.0, guidance=4.0, cfg_scale=2.0, dtype=torch.float32
     )
+    # step caches whose skip decisions vary over the 12 calls (measured in one process): every rank must take
+    # the one-process decision from its slice, or the ranks wait on each other
+    for spec in ("fbcache:0.8", "teacache:0.4"):
+        cache = StepCache.parse(spec).install(dit)
+        outs[spec] = sample_dit(
+            dit, x, text, neg, steps=6, shift=3.0, guidance=4.0, cfg_scale=2.0, dtype=torch.float32,
+            wrap_predict=cache.wrap,
+        )  # fmt: skip
+        cache.remove()
+        outs[spec + " calls"] = torch.tensor([cache.stats["full"], cache.stats["cached"]])
     return outs
 
 
@@ -89,7 +100,17 @@ def _check(got, ref, where):
         assert (got[name] - ref[name]).abs().max() <= 1e-4, (where, name)
         assert (got["latents"] - ref["latents"]).abs().max() <= 1e-3
         # 2 blocks per DiT call; 2 direct calls + 3 steps x 2 branches
-    assert int(got["sharded_calls"]) == 2 * (2 + 6), where
+    for spec in ("fbcache:0.8", "teacache:0.4"):
+        assert (got[spec] - ref[spec]).abs().max() <= 1e-3, (where, spec)
+        assert got[spec + " calls"].tolist() == ref[spec + " calls"].tolist(), (where, spec)
+        assert 0 < int(ref[spec + " calls"][1]) < 12  # some calls skipped, not all
+    # 2 blocks (1 double, 1 single) per full DiT call: 2 direct calls + 3 steps x 2 branches; fbcache's skipped
+    # calls run the first block only, teacache's none
+    (fb_full, fb_cached), (tea_full, _) = (
+        ref["fbcache:0.8 calls"].tolist(),
+        ref["teacache:0.4 calls"].tolist(),
+    )
+    assert int(got["sharded_calls"]) == 2 * (2 + 6) + 2 * fb_full + fb_cached + 2 * tea_full, where
 
 
 def test_ring_merge_equals_one_softmax():

@@ -18,7 +18,8 @@ Any head count works; the backend must have a log-sum-exp form (sdpa, math, flas
 
 The refiner's text-only attention passes through unchanged. Hooks that run between blocks (after_double,
 after_single) see the local slice; `ctx.extras["shard"]` (this object) tells them which tokens they hold
-(`token_range`) and gathers a local tensor back to the full sequence (`gather`).
+(`token_range`), gathers a local tensor back to the full sequence (`gather`), slices a full one (`local`)
+and sums statistics over the ranks (`all_sum`: the step caches' skip decisions).
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ class SequenceParallel:
         parts = [torch.empty_like(x) for _ in range(self.world)]
         _dist().all_gather(parts, x.contiguous(), group=self.group)
         return torch.cat(parts, dim=1)[:, : self._n_total]
+
+    def all_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor over the ranks (in place; returned): for statistics that must agree on every rank."""
+        _dist().all_reduce(x, group=self.group)
+        return x
 
     def local(self, x: torch.Tensor) -> torch.Tensor:
         """A full tensor [B, total, ...] -> this rank's padded slice [B, n, ...]."""
