@@ -103,7 +103,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.slow  # writing the tiny Avatar folder alone takes ~20 s; 3 generations in 3 processes
+@pytest.mark.timeout(600)
 def test_pipelines_on_two_processes_equal_one(tmp_path):
     from vitascope.pipelines.tiny import write_tiny_model
     from vitascope.pipelines.tiny_avatar import write_tiny_avatar
