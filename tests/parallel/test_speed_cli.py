@@ -49,6 +49,7 @@ def test_speed_options_reach_the_sidecar(model, tmp_path):
         (["--cache", "warp"], "--cache must be POLICY[:THRESHOLD]"),
         (["--offload", "disk"], "--offload must be 'model' or 'block'"),
         (["--attention", "nope"], "attention backend must be one of"),
+        (["--sp", "tree"], "--sp must be one of"),
     ],
 )
 def test_bad_speed_options_fail_clearly(model, tmp_path, args, expected):
@@ -57,9 +58,15 @@ def test_bad_speed_options_fail_clearly(model, tmp_path, args, expected):
 
 
 def test_plan_prints_residency_and_peak(model, tmp_path):
-    r = _run("generate", "--model", str(model), *ARGS, "--plan", "--offload", "block", "--quantize", "fp8")
+    r = _run(
+        "generate", "--model", str(model), *ARGS, "--plan", "--offload", "block", "--quantize", "fp8",
+        "--memory-budget", "0.0001",
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "dit" in r.stdout and "expected peak on cpu" in r.stdout
+    # 0.1 MiB cannot hold the untiled decode of even 32x32 frames: the smallest tiles, and it says so
+    assert "vae decode: estimate" in r.stdout and "--memory-budget" in r.stdout
+    assert "spatial tiles 64x64" in r.stdout and "does not fit even so" in r.stdout
     assert not (tmp_path / "x.mp4").exists()
 
 

@@ -126,3 +126,23 @@ def test_centred_i2v_inputs_put_the_object_in_the_middle(tmp_path):
     assert json.loads((tmp_path / "ev" / "results.json").read_text())["i2v_input"] == "centred"
     bad = CliRunner().invoke(app, [*args, "--i2v-input", "corner"])
     assert bad.exit_code != 0 and "world or centred" in str(bad.output) + str(bad.exception)
+
+
+def test_eval_with_a_cache_counts_the_dit_calls(tmp_path):
+    """`vitascope eval --cache`: every clip goes through the step cache and results.json says what it cost."""
+    from vitascope.cli import _register, app
+    from vitascope.pipelines.tiny import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "model")
+    meta = json.loads((model / "vitascope.json").read_text())
+    meta["defaults"].update(height=32, width=32, frames=5, steps=3)
+    (model / "vitascope.json").write_text(json.dumps(meta))
+    _register()
+    args = ["eval", "--model", str(model), "--n", "1", "--mode", "t2v", "--out", str(tmp_path / "ev")]
+    res = CliRunner().invoke(app, [*args, "--cache", "fbcache:1e9"])  # skip every step it may
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert data["cache"] == "fbcache:1e9" and data["dit_calls"] == {"full": 1, "cached": 2}
+    assert "DiT calls: 1 full, 2 cached" in res.output
+    bad = CliRunner().invoke(app, [*args, "--cache", "warp"])
+    assert bad.exit_code != 0 and "--cache must be" in str(bad.output) + str(bad.exception)

@@ -6,7 +6,9 @@ model (`model.set_attention(...)`); a missing one raises a clear error instead o
 benchmark never measures something other than what it names.
 
 A backend is `fn(q, k, v, mask) -> [B, L, N, K]` where `mask` is None or a boolean `[B, 1 or N, L, L']`
-(True = may attend). Wrappers (sequence parallel) take a backend and return one.
+(True = may attend). Wrappers (sequence parallel) take a backend and return one. A backend may also register
+an `lse` form, `fn(q, k, v, mask) -> (out [B, L, N, K], lse [B, N, L] float32)`, the log-sum-exp of each
+query's scores: ring attention merges partial results over key blocks with it (`get_lse_backend`).
 """
 
 from __future__ import annotations
@@ -29,14 +31,17 @@ class BackendEntry:
     fn: Backend
     requires: str | None = None  # the importable module this backend needs
     hint: str = ""  # what to do when it is missing
+    lse: Backend | None = None  # the same attention also returning the log-sum-exp of the scores
 
 
 _REGISTRY: dict[str, BackendEntry] = {}
 
 
-def register_backend(name: str, fn: Backend, *, requires: str | None = None, hint: str = "") -> None:
-    """Add a backend under `name` (replacing one of the same name)."""
-    _REGISTRY[name] = BackendEntry(fn, requires, hint)
+def register_backend(
+    name: str, fn: Backend, *, requires: str | None = None, hint: str = "", lse: Backend | None = None
+) -> None:
+    """Add a backend under `name` (replacing one of the same name); `lse`: its log-sum-exp form, if any."""
+    _REGISTRY[name] = BackendEntry(fn, requires, hint, lse)
 
 
 def available_backends() -> list[str]:
@@ -54,6 +59,19 @@ def get_backend(backend: str | Backend) -> Backend:
     if entry.requires is not None and not _importable(entry.requires):
         raise InvalidOptionError(f"attention backend {backend!r} is not installed: {entry.hint}")
     return entry.fn
+
+
+def get_lse_backend(backend: str) -> Backend:
+    """The log-sum-exp form of a named backend (ring attention needs it); a clear error when it has none."""
+    fn = get_backend(backend)
+    entry = _REGISTRY[backend] if isinstance(backend, str) else None
+    if entry is None or entry.lse is None:
+        has = sorted(n for n, e in _REGISTRY.items() if e.lse is not None)
+        raise InvalidOptionError(
+            f"attention backend {getattr(fn, '__name__', backend)!r} gives no log-sum-exp, which ring attention "
+            f"needs: use one of {has}"
+        )
+    return entry.lse
 
 
 def attention(
@@ -103,6 +121,42 @@ def math_attention(q, k, v, mask):
     return out.to(q.dtype).transpose(1, 2)  # [B, L, N, K]
 
 
+def math_attention_lse(q, k, v, mask):
+    """math_attention, also returning the log-sum-exp of each query's scores [B, N, L] (float32)."""
+    q, k, v = (x.transpose(1, 2) for x in (q, k, v))  # [B, N, L, K]
+    scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    lse = scores.logsumexp(dim=-1)  # [B, N, L]
+    out = (scores - lse[..., None]).exp().nan_to_num() @ v.float()  # a fully masked row gives 0, not NaN
+    return out.to(q.dtype).transpose(1, 2), lse
+
+
+def sdpa_lse(q, k, v, mask):
+    """SDPA's own fused kernels, which compute the log-sum-exp anyway: the CPU flash kernel, CUDA's
+    memory-efficient kernel (which takes an additive mask); elsewhere the math form."""
+    if q.device.type not in ("cpu", "cuda"):
+        return math_attention_lse(q, k, v, mask)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))  # [B, N, L, K]
+    B, N, L, _ = qt.shape
+    bias = None
+    if mask is not None:  # additive: 0 where allowed, -inf where not
+        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, float("-inf"))
+    if q.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            qt, kt, vt, 0.0, False, attn_mask=bias
+        )
+    else:  # not run in CI (no GPU there): see docs/speed.md
+        if bias is not None:
+            bias = bias.expand(B, N, L, kt.shape[2])
+        out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(qt, kt, vt, bias, True)[:2]
+        lse = lse[..., :L]  # padded to a multiple of 32 queries
+    lse = lse.float()
+    if mask is not None:  # the kernels give a query that sees no key lse 0 (and output 0): make it -inf
+        lse = lse.masked_fill(~mask.any(dim=-1), float("-inf"))
+    return out.transpose(1, 2), lse
+
+
 def flash(q, k, v, mask):
     from flash_attn import flash_attn_func
 
@@ -113,6 +167,16 @@ def flash(q, k, v, mask):
     return flash_attn_func(q, k, v)
 
 
+def flash_lse(q, k, v, mask):
+    """flash-attn's own log-sum-exp (CUDA only, not run in CI)."""
+    from flash_attn import flash_attn_func
+
+    if mask is not None:
+        return sdpa_lse(q, k, v, mask)
+    out, lse, _ = flash_attn_func(q, k, v, return_attn_probs=True)
+    return out, lse.float()  # [B, L, N, K], [B, N, L]
+
+
 def sage(q, k, v, mask):
     from sageattention import sageattn
 
@@ -121,13 +185,14 @@ def sage(q, k, v, mask):
     return sageattn(q, k, v, tensor_layout="NHD", is_causal=False)
 
 
-register_backend("sdpa", sdpa)
-register_backend("math", math_attention)
+register_backend("sdpa", sdpa, lse=sdpa_lse)
+register_backend("math", math_attention, lse=math_attention_lse)
 register_backend(
     "flash",
     flash,
     requires="flash_attn",
     hint="pip install flash-attn (CUDA only), or use backend 'sdpa'",
+    lse=flash_lse,
 )
 register_backend(
     "sage",

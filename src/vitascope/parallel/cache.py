@@ -42,8 +42,19 @@ class _SkipRest(Exception):
     """Raised from the first-block hook to leave run_blocks early (the remaining blocks are reused)."""
 
 
-def _rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().mean() / b.abs().mean().clamp_min(1e-12))
+def _rel_l1(a: torch.Tensor, b: torch.Tensor, ctx=None) -> float:
+    """mean|a - b| / mean|b| over image tokens [B, L, D]. Under sequence parallel (`ctx.extras["shard"]`) each
+    rank holds a slice: the sums over its real tokens are added over the ranks, so every rank gets the
+    one-process value and takes the same skip decision (different decisions would leave ranks waiting on
+    each other's collectives)."""
+    shard = ctx.extras.get("shard") if ctx is not None else None
+    if shard is None:
+        return float((a - b).abs().mean() / b.abs().mean().clamp_min(1e-12))
+    lo, n, total = shard.token_range
+    real = max(0, min(n, total - lo))  # the last slices end in padding
+    sums = torch.stack([(a - b)[:, :real].abs().sum(), b[:, :real].abs().sum()]).float()
+    sums = shard.all_sum(sums)
+    return float(sums[0] / sums[1].clamp_min(1e-12))
 
 
 @dataclass
@@ -163,7 +174,7 @@ class StepCache:
         step = self._step
         edge = step.index == 0 or step.index == step.total - 1
         if st.prev_mod is not None and not edge:
-            change = _rel_l1(mod, st.prev_mod)
+            change = _rel_l1(mod, st.prev_mod, ctx)
             if self.rescale:
                 change = float(sum(c * change**p for p, c in enumerate(reversed(self.rescale))))
             st.acc += change
@@ -181,7 +192,7 @@ class StepCache:
         first_res = ctx.img - ctx.extras["fb_in"]
         ctx.extras["fb_first"] = ctx.img
         if st.first_res is not None and st.residual is not None:
-            if _rel_l1(first_res, st.first_res) < self.threshold:
+            if _rel_l1(first_res, st.first_res, ctx) < self.threshold:
                 raise _SkipRest
         st.first_res = first_res
 

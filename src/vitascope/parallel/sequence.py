@@ -1,6 +1,7 @@
-"""Sequence-parallel inference (Ulysses) for a built DiT, installed from outside.
+"""Sequence-parallel inference (Ulysses, or ring attention) for a built DiT, installed from outside.
 
     sp = SequenceParallel()          # over the default process group (torchrun, or spawned gloo processes)
+    sp = SequenceParallel(kind="ring")   # K/V blocks passed around the ranks instead (parallel/ring.py)
     sp.install(dit)                  # a plugin (embed_tokens / before_head) + an attention-backend wrapper
 
 Every rank holds the whole model and the same inputs. After the embeddings, each rank keeps one contiguous
@@ -11,8 +12,14 @@ receives the full image sequence for its heads (text: its own heads, no communic
 and the text output heads are all-gathered. The image tokens are gathered again before the final layer, so
 every rank returns the full velocity. Heads must divide by the world size.
 
+With kind="ring" the token sharding is the same, but attention stays on the local tokens with all heads: the
+image K/V blocks travel around the ranks and the partial results merge by log-sum-exp (`parallel.ring`).
+Any head count works; the backend must have a log-sum-exp form (sdpa, math, flash).
+
 The refiner's text-only attention passes through unchanged. Hooks that run between blocks (after_double,
-after_single) see the local slice. Ring attention is not built.
+after_single) see the local slice; `ctx.extras["shard"]` (this object) tells them which tokens they hold
+(`token_range`), gathers a local tensor back to the full sequence (`gather`), slices a full one (`local`)
+and sums statistics over the ranks (`all_sum`: the step caches' skip decisions).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from vitascope.errors import InvalidOptionError
-from vitascope.nn.attention import get_backend
+from vitascope.nn.attention import get_backend, get_lse_backend
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +45,15 @@ def _dist():
     return dist
 
 
+KINDS = ("ulysses", "ring")
+
+
 class SequenceParallel:
-    def __init__(self, group=None):
+    def __init__(self, group=None, kind: str = "ulysses"):
+        if kind not in KINDS:
+            raise InvalidOptionError(f"--sp must be one of {', '.join(KINDS)}, got {kind!r}")
         dist = _dist()
-        self.group = group
+        self.group, self.kind = group, kind
         self.world = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
         self.inner = None
@@ -54,12 +66,17 @@ class SequenceParallel:
     # ---- installation ---------------------------------------------------------------------------------------
     def install(self, dit) -> SequenceParallel:
         heads = dit.config.heads_num
-        if heads % self.world:
+        if self.kind == "ulysses" and heads % self.world:
             raise InvalidOptionError(
-                f"sequence parallel: {heads} heads do not divide over {self.world} ranks"
+                f"sequence parallel: {heads} heads do not divide over {self.world} ranks (try --sp ring)"
             )
         self._orig = dit.attn_backend
         self.inner = get_backend(dit.attn_backend)
+        if self.kind == "ring":
+            from vitascope.parallel.ring import Ring
+
+            self.inner_lse = get_lse_backend(dit.attn_backend)
+            self.ring = Ring(self.group, self.rank, self.world)
         dit.set_attention(self.attention)
         dit.add_plugin(self)
         self._dit = dit
@@ -89,12 +106,37 @@ class SequenceParallel:
         ctx.rope = (cos[lo : lo + n], sin[lo : lo + n])
         ctx.first = min(max(ctx.first - lo, 0), n)  # token-replace tokens that fall in this slice
         self._n_local, self._n_total, self._n_txt = n, L, ctx.txt.shape[1]
+        ctx.extras["shard"] = self
+
+    @property
+    def token_range(self) -> tuple[int, int, int]:
+        """(first, count, total): this rank holds tokens first .. first + count of the `total` [prefix; image]
+        tokens (the last ranks' slices may run past `total` into padding)."""
+        return self.rank * self._n_local, self._n_local, self._n_total
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """A local tensor over this rank's tokens [B, n, ...] -> the full one [B, total, ...] on every rank."""
+        parts = [torch.empty_like(x) for _ in range(self.world)]
+        _dist().all_gather(parts, x.contiguous(), group=self.group)
+        return torch.cat(parts, dim=1)[:, : self._n_total]
+
+    def all_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor over the ranks (in place; returned): for statistics that must agree on every rank."""
+        _dist().all_reduce(x, group=self.group)
+        return x
+
+    def local(self, x: torch.Tensor) -> torch.Tensor:
+        """A full tensor [B, total, ...] -> this rank's padded slice [B, n, ...]."""
+        lo, n, total = self.token_range
+        pad = n * self.world - total
+        if pad:
+            x = torch.cat([x, x.new_zeros(x.shape[0], pad, *x.shape[2:])], dim=1)
+        return x[:, lo : lo + n]
 
     def before_head(self, ctx) -> None:
         """Gather the image tokens back: [B, Lp/P, D] -> [B, L, D] on every rank."""
-        parts = [torch.empty_like(ctx.img) for _ in range(self.world)]
-        _dist().all_gather(parts, ctx.img.contiguous(), group=self.group)
-        ctx.img = torch.cat(parts, dim=1)[:, : self._n_total]
+        ctx.img = self.gather(ctx.img)
+        ctx.extras.pop("shard", None)
         self._n_local = None
 
     # ---- the attention wrapper ------------------------------------------------------------------------------
@@ -104,6 +146,10 @@ class SequenceParallel:
         if n is None or q.shape[1] != n + self._n_txt:  # the text refiner, or not inside a sharded forward
             return self.inner(q, k, v, mask)
         self.sharded_calls += 1
+        if self.kind == "ring":
+            from vitascope.parallel.ring import ring_attention
+
+            return ring_attention(self.inner_lse, self.ring, q, k, v, mask, n, self._n_total)
         h = q.shape[2] // self.world
         mine = slice(self.rank * h, (self.rank + 1) * h)
         full = [torch.cat([self._to_sequence(x[:, :n]), x[:, n:, mine]], dim=1) for x in (q, k, v)]

@@ -28,12 +28,17 @@ class SpeedOptions:
     quantize: str | None = None  # "fp8": e4m3 weights per output channel; "fp8-tensor": one scale per tensor
     compile: bool = False  # torch.compile of each DiT block (regional)
     attention: str | None = None  # a backend of vitascope.nn.attention (sdpa, math, flash, sage)
+    memory_budget: float | None = None  # GiB the VAE decode may use (None: free CUDA / available CPU memory)
 
     def __post_init__(self):
         if self.offload not in OFFLOAD:
             raise InvalidOptionError(f"--offload must be 'model' or 'block', got {self.offload!r}")
         if self.quantize not in QUANTIZE:
             raise InvalidOptionError(f"--quantize must be 'fp8' or 'fp8-tensor', got {self.quantize!r}")
+        if self.memory_budget is not None and not self.memory_budget > 0:
+            raise InvalidOptionError(
+                f"--memory-budget must be a positive number of GiB, got {self.memory_budget}"
+            )
         if self.attention is not None:
             from vitascope.nn.attention import get_backend
 
@@ -126,9 +131,13 @@ def _bytes(module, fp8_blocks: bool = False) -> int:
 __all__ = ["SpeedOptions", "apply_speed", "compile_blocks", "describe_plan"]
 
 
-def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0) -> int:
+def start_sequence_parallel(
+    pipe, world_size: int, local_rank: int = 0, kind: str = "ulysses", cfg: bool = False
+) -> int:
     """With a launcher's world_size > 1 (the CLI reads torchrun's WORLD_SIZE and LOCAL_RANK): join the process
-    group and shard the DiT's sequence over it (Ulysses).
+    group and shard the DiT's sequence over it (kind: "ulysses" or "ring"). With `cfg`, the world splits in
+    two halves that run the two guidance branches at once (`parallel.cfg`), each sequence parallel over its
+    own world_size / 2 ranks when that is more than one.
 
     Returns this process's rank (0 for one process). Every rank runs the whole pipeline on the same inputs;
     only rank 0 should write the output.
@@ -136,11 +145,19 @@ def start_sequence_parallel(pipe, world_size: int, local_rank: int = 0) -> int:
     from vitascope.parallel.fsdp import init_distributed
 
     rank, world = init_distributed(world_size, local_rank)
+    pipe.cfg_parallel = None
     if world > 1:
-        from vitascope.parallel.sequence import SequenceParallel
+        from vitascope.parallel.cfg import CFGParallel, parallel_groups
 
-        SequenceParallel().install(pipe.dit)
-        log.info("sequence parallel over %d ranks (this is rank %d)", world, rank)
+        groups = parallel_groups(world, rank, cfg)
+        if cfg:
+            pipe.cfg_parallel = CFGParallel(groups)
+            log.info("CFG parallel: the guidance branches on two halves of %d ranks", world)
+        if groups.sp_size > 1:
+            from vitascope.parallel.sequence import SequenceParallel
+
+            SequenceParallel(groups.sp_group, kind=kind).install(pipe.dit)
+            log.info("sequence parallel over %d ranks (%s; this is rank %d)", groups.sp_size, kind, rank)
     return rank
 
 

@@ -120,6 +120,9 @@ class AvatarPipeline:
         self.dit, self.vae, self.llava, self.clip = dit, vae, llava, clip
         self.whisper, self.feature_extractor, self.detector = whisper, feature_extractor, detector
         self.identity = identity or {}
+        self.cfg_parallel = (
+            None  # CFG in parallel over two halves of the ranks (parallel.cfg), set from outside
+        )
 
     @property
     def device(self) -> torch.device:
@@ -275,14 +278,11 @@ class AvatarPipeline:
         shape = (1, self.dit.config.out_channels, timeline.latent_frames, H // s, W // s)
         latents = torch.randn(shape, generator=g, dtype=torch.float32).to(self.device)
         sigmas = shifted_sigmas(opts.steps, opts.flow_shift)
-        latents = denoise(
-            latents,
-            sigmas,
-            windowed_predict(predict, schedule),
-            avatar_guidance(opts.cfg_scale),
-            progress=progress,
-            should_stop=should_stop,
-        )
+        policy = avatar_guidance(opts.cfg_scale)
+        predict = windowed_predict(predict, schedule)
+        if self.cfg_parallel is not None:  # outside the windows: each half runs one branch over all of them
+            predict = self.cfg_parallel.wrap(predict, policy)
+        latents = denoise(latents, sigmas, predict, policy, progress=progress, should_stop=should_stop)
         seconds = round(time.perf_counter() - start, 3)
         meta = {
             "task": "avatar",

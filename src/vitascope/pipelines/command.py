@@ -120,8 +120,13 @@ def generate(
     fps: int | None = typer.Option(None, "--fps"),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
-    vae_tiling: bool = typer.Option(
-        False, "--vae-tiling/--no-vae-tiling", help="Tile the VAE decode (large videos)."
+    vae_tiling: bool | None = typer.Option(
+        None,
+        "--vae-tiling/--no-vae-tiling",
+        help="Spatial tiles in the VAE decode; default: chosen from the free memory (see --memory-budget).",
+    ),
+    memory_budget: float | None = typer.Option(
+        None, "--memory-budget", help="GiB the VAE decode may use (default: free GPU / available CPU memory)."
     ),
     vae_decode: str = typer.Option(
         "auto",
@@ -169,6 +174,14 @@ def generate(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
+    sp: str = typer.Option(
+        "ulysses", "--sp", help="Under torchrun: sequence parallel by ulysses (all-to-all) or ring attention."
+    ),
+    cfg_parallel: bool = typer.Option(
+        False,
+        "--cfg-parallel",
+        help="Under torchrun with 2 x N processes: the two CFG branches on two halves, each over N.",
+    ),
     audio: list[Path] = typer.Option(
         [],
         "--audio",
@@ -182,7 +195,7 @@ def generate(
     Under `torchrun --nproc_per_node N vitascope generate ...` the DiT runs sequence parallel over N processes
     and rank 0 writes the output."""
     from vitascope.errors import InputFileError
-    from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed, start_sequence_parallel
+    from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions, validate
 
@@ -209,6 +222,8 @@ def generate(
             device=device,
             dtype=dtype,
             weights_key=weights_key,
+            sp=sp,
+            cfg_parallel=cfg_parallel,
         )
     from vitascope.errors import InvalidOptionError
 
@@ -221,7 +236,10 @@ def generate(
             f"{', '.join(used) or 'several --audio'}: only with an Avatar model (--model pointing at one)"
         )
     audio = audio[0] if audio else None
-    speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
+    speed = SpeedOptions(
+        offload=offload, quantize=quantize, compile=compile_, attention=attention, memory_budget=memory_budget
+    )
+    _check_sp(sp)
     rewritten = None
     if rewrite:
         from vitascope.rewrite import rewrite_prompt
@@ -263,21 +281,19 @@ def generate(
         weights_key=weights_key,
         progress=_load_bar(),
     )
-    pipe.vae_tiling = vae_tiling
     if vae_decode not in ("auto", "full", "windows"):
         raise InvalidOptionError(f"--vae-decode must be auto, full or windows, got {vae_decode!r}")
-    pipe.vae_decode = vae_decode
+    pipe.vae_decode, pipe.memory_budget = vae_decode, memory_budget
+    decision = _choose_tiling(pipe, opts, vae_tiling, memory_budget)
     if plan:
         from vitascope.parallel.speed import describe_plan
 
         for line in describe_plan(pipe, speed, _activation_bytes(pipe, opts)):
             typer.echo(line)
+        typer.echo(decision)
         return
     apply_speed(pipe, speed)
-    # torchrun's environment is read here, in the CLI; the library takes it as arguments
-    rank = start_sequence_parallel(
-        pipe, int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
-    )
+    rank = _start_parallel(pipe, sp, cfg_parallel)
     opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
     lead = rank == 0  # under sequence parallel every rank denoises; rank 0 decodes and writes
     result = pipe.generate(
@@ -298,6 +314,36 @@ def generate(
     )
 
 
+def _choose_tiling(pipe, opts, vae_tiling: bool | None, budget_gib: float | None) -> str:
+    """Set pipe.vae_tiling: as asked, or (neither flag given) chosen from the memory. Returns the decision."""
+    if vae_tiling is not None:
+        pipe.vae_tiling = vae_tiling
+        return f"vae decode: spatial tiles {'on' if vae_tiling else 'off'} (as asked)"
+    from vitascope.parallel.memory import choose_vae_tiling
+
+    o = opts.resolve(pipe.defaults)
+    size = next(pipe.vae.parameters()).element_size()
+    d = choose_vae_tiling(pipe.vae.config, o.frames, o.height, o.width, pipe.device, size, budget_gib)
+    pipe.vae_tiling = d.tiling or False
+    return d.describe()
+
+
+def _start_parallel(pipe, sp: str, cfg_parallel: bool) -> int:
+    """torchrun's environment is read here, in the CLI; the library takes it as arguments."""
+    from vitascope.parallel.speed import start_sequence_parallel
+
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    return start_sequence_parallel(pipe, world, local, kind=sp, cfg=cfg_parallel)
+
+
+def _check_sp(kind: str) -> None:
+    from vitascope.errors import InvalidOptionError
+    from vitascope.parallel.sequence import KINDS
+
+    if kind not in KINDS:
+        raise InvalidOptionError(f"--sp must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
 def _is_avatar(model) -> bool:
     """Whether --model is the HunyuanVideo-Avatar release folder (file checks only, no weights read)."""
     if model is None:
@@ -315,6 +361,7 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
     """`generate` with an Avatar model: every input is checked before the weights load."""
     from vitascope.errors import InvalidOptionError
     from vitascope.models.audio.face import parse_face_box
+    from vitascope.parallel.speed import shared_seed
     from vitascope.pipelines.avatar import AvatarOptions, AvatarPipeline
     from vitascope.pipelines.avatar_loader import load_avatar_pipeline
     from vitascope.pipelines.avatar_output import save_avatar
@@ -344,9 +391,14 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         max_audio_seconds=kw["max_audio_seconds"],
         **{k: v for k, v in given.items() if v is not None},
     )
+    _check_sp(kw["sp"])
     AvatarPipeline.preflight(opts)  # bad photo, audio or face: an error before the weights load
     pipe = load_avatar_pipeline(model, device=kw["device"], dtype=kw["dtype"], weights_key=kw["weights_key"])
-    result = pipe.generate(opts, progress=_progress_bar("denoising"))
+    rank = _start_parallel(pipe, kw["sp"], kw["cfg_parallel"])
+    opts = dataclasses.replace(opts, seed=shared_seed(opts.seed))
+    result = pipe.generate(opts, progress=_progress_bar("denoising") if rank == 0 else None)
+    if rank:  # under torchrun every rank denoises; rank 0 decodes and writes
+        return
     out = save_avatar(pipe, result, output)
     voices = f"{opts.speakers} voices mixed" if opts.speakers > 1 else "audio"
     typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with {voices}, seed {opts.seed})")

@@ -149,6 +149,8 @@ def sample_long(
         cfg_scale=opts.cfg_scale,
         dtype=pipe.dtype,  # the stated compute dtype: a parameter probe is wrong once fp8 or offload apply
         should_stop=should_stop,
+        # CFG in parallel (set by parallel.speed.start_sequence_parallel): outside the windows and the cache
+        wrap_guided=getattr(getattr(pipe, "cfg_parallel", None), "wrap", None),
     )
     user_wrap = wrap_predict or (lambda p: p)
     if plan.kind == "none":

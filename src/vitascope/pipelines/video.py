@@ -58,6 +58,10 @@ class VideoPipeline:
         # would not fit the memory budget, "windows" always (the reference's behaviour), "full" never.
         # See pipelines/decode_plan.py for why windows are not the default.
         self.vae_decode = "auto"
+        self.memory_budget: float | None = None  # GiB for the decode; None: free GPU / available RAM
+        self.cfg_parallel = (
+            None  # CFG in parallel over two halves of the ranks (parallel.cfg), set from outside
+        )
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -124,14 +128,24 @@ class VideoPipeline:
     def tiling(self, latent_shape: tuple[int, ...] | None = None):
         """The VAE tiling of this pipeline, passed to each encode/decode call (the VAE's own is never set):
         temporal windows as `vae_decode` decides for latents of `latent_shape` (None: windows unless "full"),
-        plus spatial tiles when `vae_tiling` is on."""
+        plus spatial tiles when `vae_tiling` is on (True: diffusers' 256-px tiles; a TilingConfig: those tiles,
+        as `parallel.memory.choose_vae_tiling` picks them)."""
         from vitascope.models.vae import TilingConfig
         from vitascope.pipelines.decode_plan import use_windows
 
         if latent_shape is None:
             temporal = self.vae_decode != "full"
         else:
-            temporal = use_windows(self.vae_decode, self.vae.config, latent_shape, self.dtype, self.device)
+            temporal = use_windows(
+                self.vae_decode,
+                self.vae.config,
+                latent_shape,
+                self.dtype,
+                self.device,
+                budget_gib=self.memory_budget,
+            )
+        if isinstance(self.vae_tiling, TilingConfig):
+            return dataclasses.replace(self.vae_tiling, temporal=temporal)
         return TilingConfig(spatial=bool(self.vae_tiling), temporal=temporal)
 
     # ---- 4. decode --------------------------------------------------------------------------------------------
@@ -240,6 +254,7 @@ class VideoPipeline:
             **(self.speed.to_dict() if getattr(self, "speed", None) is not None else {}),
             "cache": cache.spec,
             "dit_calls": dict(cache.stats),
+            "vae_spatial_tile": self.tiling().tile_height if self.tiling().spatial else None,
         }
         # 5-6. Decode, then stream into the output file or keep the frames in memory.
         return self._decode_and_write(

@@ -45,6 +45,9 @@ def eval_(
     image_size: int | None = typer.Option(
         None, "--image-size", help="--task avatar: short side of the photos (default: the model's, else 64)."
     ),
+    cache: str | None = typer.Option(
+        None, "--cache", help="Step cache POLICY[:THRESHOLD] for every clip (teacache, fbcache, deepcache)."
+    ),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
@@ -61,6 +64,12 @@ def eval_(
         raise InvalidOptionError(f"--n must be >= 1, got {n}")
     if task not in ("world", "long", "avatar"):
         raise InvalidOptionError(f"--task must be world, long or avatar, got {task!r}")
+    if cache is not None:
+        from vitascope.parallel.cache import StepCache
+
+        StepCache.parse(cache)  # a bad value fails before the model loads
+        if task != "world":
+            raise InvalidOptionError("--cache applies to --task world")
     if task == "avatar":
         from vitascope.pipelines.avatar_eval import avatar_eval_command
 
@@ -70,7 +79,9 @@ def eval_(
     if task == "long":
         _eval_long(pipe, n, seed, steps, out, modes, factor, window)
         return
-    results = run_eval(pipe, n, seed, out / "inputs", modes, steps, centred=i2v_input == "centred")
+    results = run_eval(
+        pipe, n, seed, out / "inputs", modes, steps, centred=i2v_input == "centred", cache=cache
+    )
     summary = summarize(results)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r.__dict__ | {"stability": _measured(r.stability)} for r in results]
@@ -78,6 +89,8 @@ def eval_(
         "model": pipe.identity,
         "seed": seed,
         "i2v_input": i2v_input,
+        "cache": cache,
+        "dit_calls": {k: sum(r.dit_calls[k] for r in results) for k in ("full", "cached")},
         "prompts": "training vocabulary with new noise seeds (not held out)",
         "summary": {m: {k: _measured(v) for k, v in row.items()} for m, row in summary.items()},
         "cases": rows,
@@ -86,6 +99,8 @@ def eval_(
     table = markdown_table(summary)
     atomic_text(out / "table.md", table)
     typer.echo(table)
+    calls = report["dit_calls"]
+    typer.echo(f"DiT calls: {calls['full']} full, {calls['cached']} cached (--cache {cache})")
     typer.echo(f"details: {out / 'results.json'}")
 
 

@@ -11,6 +11,7 @@ Sampling goes through the one sampler (`models.dit.sampling.sample_dit`), as the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class CaseResult:
     got: dict
     psnr: float | None
     stability: float
+    dit_calls: dict = dataclasses.field(default_factory=lambda: {"full": 0, "cached": 0})
 
     def correct(self, field: str) -> bool:
         return self.got.get(field) == self.want[field]
@@ -150,10 +152,18 @@ def input_image(case: dict, height: int, width: int, centred: bool = False) -> n
 
 
 def run_eval(
-    pipe, n: int, seed: int, workdir, modes=("t2v", "i2v"), steps: int | None = None, centred: bool = False
+    pipe,
+    n: int,
+    seed: int,
+    workdir,
+    modes=("t2v", "i2v"),
+    steps: int | None = None,
+    centred: bool = False,
+    cache: str | None = None,
 ) -> list[CaseResult]:
     """Generate every case with `pipe` (T2V from the prompt; I2V from a rendered image + the prompt) and
-    measure it. Sizes and frames are the model's defaults; `centred`: see input_image."""
+    measure it. Sizes and frames are the model's defaults; `centred`: see input_image; `cache`: a step cache
+    (`--cache POLICY[:THRESHOLD]`) for every clip."""
     from pathlib import Path
 
     from PIL import Image
@@ -177,7 +187,8 @@ def run_eval(
                 path = workdir / f"input_{i:03d}.png"
                 Image.fromarray(image).save(path)
                 kw = {"task": "i2v", "image": str(path), "height": h, "width": w}
-            out = pipe.generate(GenerationOptions(case["prompt"], seed=case["seed"], steps=steps, **kw))
+            opts = GenerationOptions(case["prompt"], seed=case["seed"], steps=steps, cache=cache, **kw)
+            out = pipe.generate(opts)
             frames = out.frames
             got = score_video(frames, want)
             results.append(
@@ -189,6 +200,7 @@ def run_eval(
                     got,
                     psnr(frames[0], image) if image is not None else None,
                     temporal_stability(frames),
+                    dict(out.metadata.get("speed", {}).get("dit_calls", {"full": 0, "cached": 0})),
                 )
             )
             log.info("%s %s seed %d -> %s", mode, case["prompt"], case["seed"], got)

@@ -7,7 +7,8 @@ key map: `ref_in`, `before_proj`, `audio_proj.{proj1,proj2,proj3,norm}`, `motion
     embed_vec      vec += motion_exp(4 exps) + motion_pose(4 poses) + fps_proj(fps); audio_proj(audio)
     embed_tokens   img += before_proj(ref_in(ref_latents)); img_in(ref_latents[:, :, :1]) prepended at
                    RoPE time -1 (same h, w grid); the face mask resized (nearest) to the token grid
-    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local);
+    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local; on a
+                   sequence-parallel slice, the frames the slice spans);
                    with N speakers img += sum_n adapter(audio_n, img) * face_n (one adapter, masks per speaker);
                    with the emotion module, after every double block: img += emotion_blocks.i(img, emotion)
     (the head drops the prepended reference tokens)
@@ -176,25 +177,52 @@ class AvatarDiT(HunyuanVideoDiT):
             ctx.extras["emotion"] = self.emotion_in(emotion)  # [B, M, D]
 
     def after_double(self, i: int, ctx: Context) -> None:
+        held = self._held_rows(ctx)
+        if held is None:
+            return
         if i in ADAPTER_AFTER:
-            adapter = self.audio_adapter_blocks[ADAPTER_AFTER.index(i)]
-            P, (T, H, W) = ctx.n_prefix, ctx.grid
-            B, _, D = ctx.img.shape
-            video = ctx.img[:, P:].reshape(B, T, H * W, D)
-            audio, face = ctx.extras["audio"], ctx.extras["face"]  # [B, (N,) T, 16, D], [B, L, 1 or N]
-            if audio.ndim == 4:  # one speaker: the release's computation
-                out = adapter(audio, video).reshape(B, T * H * W, D) * face
-            else:  # N speakers: one adapter, each speaker's output only inside its own face
-                out = sum(
-                    adapter(audio[:, n], video).reshape(B, T * H * W, D) * face[:, :, n : n + 1]
-                    for n in range(audio.shape[1])
-                )
-            ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
+            self._audio_adapter(self.audio_adapter_blocks[ADAPTER_AFTER.index(i)], ctx, held)
         emotion = ctx.extras.get("emotion")
-        if emotion is not None:
-            P = ctx.n_prefix
-            out = self.emotion_blocks[i](ctx.img[:, P:], emotion.to(ctx.img.dtype))  # [B, L, D]
-            ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
+        if emotion is not None:  # token-local too: each video token queries the emotion tokens
+            a, b, s, e = held
+            out = self.emotion_blocks[i](ctx.img[:, s:e], emotion.to(ctx.img.dtype))  # [B, b - a, D]
+            ctx.img = torch.cat([ctx.img[:, :s], ctx.img[:, s:e] + out, ctx.img[:, e:]], 1)
+
+    @staticmethod
+    def _held_rows(ctx: Context) -> tuple[int, int, int, int] | None:
+        """(a, b, s, e): the image tokens this process holds, [a, b) in image-token indices and [s, e) as rows
+        of ctx.img. All of them, or a sequence-parallel slice (`ctx.extras["shard"]`, set from outside)."""
+        P, (T, H, W) = ctx.n_prefix, ctx.grid
+        n = ctx.img.shape[1]
+        shard = ctx.extras.get("shard")
+        lo = shard.token_range[0] if shard is not None else 0
+        a, b = max(lo, P) - P, min(lo + n, P + T * H * W) - P
+        return None if b <= a else (a, b, a + P - lo, b + P - lo)
+
+    def _audio_adapter(self, adapter: AudioAdapter, ctx: Context, held: tuple[int, int, int, int]) -> None:
+        """img += adapter(audio, img) * face, or with N speakers the sum over n of adapter(audio_n, img) * face_n.
+        The adapter is token-local (each token queries its own frame's audio): it runs on the frames the held
+        tokens span, with the tokens not held left at zero, and keeps the rows held."""
+        a, b, s, e = held
+        (_, H, W), (B, _, D) = ctx.grid, ctx.img.shape
+        HW = H * W
+        f0, f1 = a // HW, -(-b // HW)
+        video = ctx.img.new_zeros(B, (f1 - f0) * HW, D)
+        video[:, a - f0 * HW : b - f0 * HW] = ctx.img[:, s:e]
+        video = video.reshape(B, f1 - f0, HW, D)
+        audio, face = (
+            ctx.extras["audio"],
+            ctx.extras["face"][:, a:b],
+        )  # [B, (N,) T, 16, D], [B, b - a, 1 or N]
+
+        def one(voice: torch.Tensor) -> torch.Tensor:  # [B, T, 16, D] -> [B, b - a, D]
+            return adapter(voice[:, f0:f1], video).reshape(B, -1, D)[:, a - f0 * HW : b - f0 * HW]
+
+        if audio.ndim == 4:  # one speaker: the release's computation
+            out = one(audio) * face
+        else:  # N speakers: one adapter, each speaker's output only inside its own face
+            out = sum(one(audio[:, k]) * face[:, :, k : k + 1] for k in range(audio.shape[1]))
+        ctx.img = torch.cat([ctx.img[:, :s], ctx.img[:, s:e] + out, ctx.img[:, e:]], 1)
 
     def embed(self, x, t, inputs):
         """As the base, then the release's count-based text key mask when `extra["attn_text_mask"]` [B, S] is
@@ -217,6 +245,10 @@ class AvatarDiT(HunyuanVideoDiT):
         """DeepCache step: embeddings as usual, then only the last single block, on `last_in` [B, P+L+S, D]
         (the input that block saw at an earlier full step), then the head. See `models.audio.deepcache`."""
         ctx = self.embed(x, t, inputs)
+        shard = ctx.extras.get("shard")  # sequence parallel: this rank's slice of the stored image input
+        if shard is not None:
+            total = shard.token_range[2]
+            last_in = torch.cat([shard.local(last_in[:, :total]), last_in[:, total:]], dim=1)
         if last_in.shape[1] != ctx.img.shape[1] + ctx.txt.shape[1]:
             raise ValueError(
                 f"cached input has {last_in.shape[1]} tokens, this call {ctx.img.shape[1] + ctx.txt.shape[1]}"

@@ -48,7 +48,11 @@ class AvatarDeepCache:
         seen = {}
 
         def grab(module, args):
-            seen["h"] = args[0]
+            h, ctx = args[0], args[1]  # a single block is called as block(h, ctx)
+            shard = ctx.extras.get("shard")
+            if shard is not None and self.enabled:  # sequence parallel: keep the whole input, not the slice
+                h = torch.cat([shard.gather(h[:, : ctx.n_img]), h[:, ctx.n_img :]], dim=1)
+            seen["h"] = h
 
         handle = self.dit.single_blocks[-1].register_forward_pre_hook(grab)
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from vitascope.flow import embedded_guidance, shifted_sigmas
-from vitascope.flow.sampler import Predict, StepInfo, constant_guidance, denoise
+from vitascope.flow.sampler import GuidancePolicy, Predict, StepInfo, constant_guidance, denoise
 from vitascope.models.dit.context import DiTInputs, trim_text_padding
 
 
@@ -73,10 +73,12 @@ def sample_dit(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     wrap_predict: Callable[[Predict], Predict] | None = None,
+    wrap_guided: Callable[[Predict, GuidancePolicy], Predict] | None = None,
 ) -> torch.Tensor:
     """The T2V/I2V sampler of a plain HunyuanVideo DiT: text branches, embedded guidance, constant true CFG.
 
-    wrap_predict: applied to the Predict before the loop (a step cache, a call counter)."""
+    wrap_predict: applied to the Predict before the loop (a step cache, a call counter).
+    wrap_guided: applied last, with the guidance policy (CFG in parallel: `parallel.cfg.CFGParallel.wrap`)."""
     B = latents.shape[0]
     g = (
         embedded_guidance(guidance, B, dtype=dtype, device=latents.device)
@@ -93,5 +95,7 @@ def sample_dit(
     if mode == "token_replace":  # pin the clean frame in the state
         latents = torch.cat([image_latents[:, :, :1].float(), latents[:, :, 1:]], dim=2)
     policy = constant_guidance(cfg_scale if "negative" in branches else 1.0)
+    if wrap_guided is not None:
+        predict = wrap_guided(predict, policy)
     sigmas = shifted_sigmas(steps, shift)
     return denoise(latents, sigmas, predict, policy, progress=progress, should_stop=should_stop)
