@@ -5,6 +5,7 @@ sidecar holds the retargeted skeleton; bad uploads get a 4xx that says what to f
 import io
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -126,3 +127,39 @@ def test_bad_pose_requests_get_4xx_and_store_nothing(client, server, tmp_path):
     r = client.post("/v1/jobs", json={"task": "t2v", "prompt": "x", "motion": "wave"})
     assert r.status_code == 422 and "input image" in r.json()["detail"], r.text
     assert sorted(os.listdir(uploads)) == before
+
+
+def test_pose_tab_in_the_browser(server, tmp_path):
+    """The Pose tab in Chromium: the template picker shows a preview, a figure upload with a motion runs."""
+    import shutil
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists() and shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from serve_helpers import TOKEN
+
+    picture = tmp_path / "figure.png"
+    picture.write_bytes(_figure_png())
+    with sync_api.sync_playwright() as p:
+        exe = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server.url + "/")
+        page.fill("input[name=token]", TOKEN)
+        page.click("button[type=submit]")
+        page.get_by_role("tab", name="Pose").click()
+        sync_api.expect(page.locator("#pose-note")).to_contain_text("pick a motion", timeout=60_000)
+        preview = page.locator("#pose-preview img")
+        sync_api.expect(preview).to_have_attribute("src", re.compile(r"wave\.gif"), timeout=30_000)
+        page.locator("#pose-motion input").fill("jump")
+        page.locator("#pose-motion input").press("Enter")
+        sync_api.expect(preview).to_have_attribute("src", re.compile(r"jump\.gif"), timeout=30_000)
+        page.locator("#pose-image input[type=file]").set_input_files(str(picture))
+        page.locator("#pose-steps input").fill("1")
+        page.locator("#pose-frames input").fill("5")
+        page.click("#pose-generate")
+        sync_api.expect(page.locator("#pose-result video")).to_be_visible(timeout=90_000)
+        sync_api.expect(page.locator("#pose-status")).to_contain_text("succeeded")
+        browser.close()
