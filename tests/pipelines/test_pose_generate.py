@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vitascope.errors import InvalidOptionError
 from vitascope.pipelines.tiny import write_tiny_model, write_tiny_pose_model
 from vitascope.synthetic.figures import (
     motion_keypoints,
@@ -186,3 +187,28 @@ def test_no_figure_in_the_image(pose_model, tmp_path):
         ["generate", "--model", str(pose_model), "--image", str(tmp_path / "black.png"), "--motion", "wave"]
     )
     assert r.exit_code == 2 and "part colour" in r.output
+
+
+def test_bundled_pose_model_is_small_and_loads(tmp_path, figure_png):
+    """The bundled pose model (<= 10 MB; the demo's text encoders by reference) loads strictly as a pose
+    model and is the default for `--motion` without --model."""
+    from vitascope.convert.folder import detect_folder
+    from vitascope.models.pose import PoseDiT
+    from vitascope.pipelines.loader import demo_model_path, load_pipeline, pose_model_path
+    from vitascope.pipelines.pose import require_pose_model
+
+    root = pose_model_path()
+    assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) <= 10 * 2**20
+    meta = json.loads((root / "vitascope.json").read_text())
+    assert meta["recipe"] == "demo-pose"
+    folder = detect_folder(root)
+    assert folder.text_encoder == (demo_model_path() / "text_encoder").resolve()
+    pipe = load_pipeline(root)
+    assert isinstance(pipe.dit, PoseDiT) and pipe.dit.pose_proj.weight.abs().max() > 0
+    with pytest.raises(InvalidOptionError, match="no pose modules"):
+        require_pose_model(load_pipeline(None).dit)
+    out = tmp_path / "wave.mp4"
+    r = _run(["generate", "--image", str(figure_png), "--motion", "wave", "--frames", "5", "--steps", "2"]
+             + ["--output", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert _sidecar(out)["model"]["name"] == "vitascope-pose-demo"
