@@ -31,6 +31,8 @@ KNOWN = {
     ): "`vitascope eval` measures the generation pipeline",
     ("train/evaluate.py", "vitascope.pipelines.options"): "eval builds GenerationOptions for the pipeline",
     ("train/eval_long.py", "vitascope.pipelines.options"): "the long-video eval builds GenerationOptions",
+    ("train/eval_pose.py", "vitascope.pipelines.options"): "the pose eval builds GenerationOptions",
+    ("train/eval_command.py", "vitascope.pipelines.pose"): "`vitascope eval --task pose` needs a pose model",
     (
         "train/options.py",
         "vitascope.pipelines.options",

@@ -47,6 +47,7 @@ def test_small_budget_tiles_and_stays_close():
     z = vae.encode(x, tiling=False) * vae.config.scaling_factor
     pipe = VideoPipeline.__new__(VideoPipeline)  # only the decode half: no DiT or text encoders needed
     pipe.vae, pipe.dtype, pipe.vae_tiling = vae, torch.float32, False
+    pipe.vae_decode, pipe.memory_budget, pipe.device = "auto", None, torch.device("cpu")
     plain = pipe.decode(z)
     d = choose_vae_tiling(vae.config, 1, 128, 128, "cpu", 4, budget_gib=3 * 2**-10)
     assert d.tiling is not None and d.tiling.tile_height == 96 and d.fits, d.describe()

@@ -95,14 +95,23 @@ class _Parts:
 def _vitascope(root: Path, need: _Parts) -> ModelFolder:
     meta = need.json(root / "vitascope.json", "vitascope.json")
     cfg = need.json(root / "transformer" / "config.json", "the transformer config")
+    # "parts" may point a part at another folder, relative to this one (the bundled pose model shares the
+    # demo model's text encoders: {"text_encoder": "../demo/text_encoder", ...})
+    parts = (meta or {}).get("parts", {})
+    if not isinstance(parts, dict) or not all(isinstance(v, str) for v in parts.values()):
+        raise ModelFolderError(f"{root}/vitascope.json: 'parts' must map part names to relative folder paths")
+
+    def part(name: str) -> Path:
+        return (root / parts[name]).resolve() if name in parts else root / name
+
     return ModelFolder(
         root=root,
         layout="vitascope",
         transformer=need(root / "transformer" / "model.safetensors", "the transformer weights"),
         transformer_config=cfg,
-        vae=need(root / "vae", "the VAE folder"),
-        text_encoder=need(root / "text_encoder", "the LLM text encoder"),
-        text_encoder_2=need(root / "text_encoder_2", "the CLIP text encoder"),
+        vae=need(part("vae"), "the VAE folder"),
+        text_encoder=need(part("text_encoder"), "the LLM text encoder"),
+        text_encoder_2=need(part("text_encoder_2"), "the CLIP text encoder"),
         meta=meta,
         missing=tuple(need.missing),
     )

@@ -61,6 +61,23 @@ def _long_extra(window: str | None, overlap: int | None, riflex: bool) -> dict:
     return extra
 
 
+def _pose_extra(motion, pose_json, pose_video, image) -> dict:
+    """The motion source as `GenerationOptions.extra` entries, checked before the model loads."""
+    from vitascope.errors import InvalidOptionError
+    from vitascope.pipelines.pose import motion_source
+
+    extra = {
+        k: str(v)
+        for k, v in (("motion", motion), ("pose_json", pose_json), ("pose_video", pose_video))
+        if v is not None
+    }
+    if extra:
+        motion_source(extra)
+        if image is None:
+            raise InvalidOptionError("a motion drives the figure in an input image: pass --image FIGURE.png")
+    return extra
+
+
 def generate(
     prompt: str | None = typer.Option(
         None, "--prompt", "-p", help="What the video shows (optional with an Avatar model)."
@@ -182,6 +199,19 @@ def generate(
         "--cfg-parallel",
         help="Under torchrun with 2 x N processes: the two CFG branches on two halves, each over N.",
     ),
+    motion: str | None = typer.Option(
+        None,
+        "--motion",
+        help="Pose-driven: the figure in --image does a template (wave, jump, dance, squat, walk, gymnastics).",
+    ),
+    pose_json: Path | None = typer.Option(
+        None,
+        "--pose-json",
+        help="Pose-driven: the motion of an OpenPose/DWPose keypoint JSON file or folder.",
+    ),
+    pose_video: Path | None = typer.Option(
+        None, "--pose-video", help="Pose-driven: the motion of the figure in this video (figure analyzer)."
+    ),
     audio: list[Path] = typer.Option(
         [],
         "--audio",
@@ -196,7 +226,7 @@ def generate(
     and rank 0 writes the output."""
     from vitascope.errors import InputFileError
     from vitascope.parallel.speed import SpeedOptions, apply_speed, shared_seed
-    from vitascope.pipelines.loader import load_pipeline
+    from vitascope.pipelines.loader import load_pipeline, pose_model_path
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
@@ -225,6 +255,10 @@ def generate(
             sp=sp,
             cfg_parallel=cfg_parallel,
         )
+    pose = _pose_extra(motion, pose_json, pose_video, image)
+    if pose:
+        model = model if model is not None else str(pose_model_path())
+        prompt = prompt or ""  # filled from the motion and the image's background
     from vitascope.errors import InvalidOptionError
 
     if prompt is None:
@@ -263,7 +297,7 @@ def generate(
         cfg_scale=cfg_scale,
         i2v_stability=i2v_stability,
         fps=fps,
-        extra=_long_extra(window, window_overlap, riflex),
+        extra=_long_extra(window, window_overlap, riflex) | pose,
         cache=cache,
     )
     validate(opts)  # bad sizes fail before minutes of model loading

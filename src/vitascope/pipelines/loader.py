@@ -25,7 +25,15 @@ from vitascope.pipelines.options import ModelDefaults
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DTYPES", "demo_model_path", "load_dit", "load_pipeline", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "DTYPES",
+    "demo_model_path",
+    "pose_model_path",
+    "load_dit",
+    "load_pipeline",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 OFFICIAL_TEXT = {"template": "dit-llm-encode-video", "max_length": 256, "hidden_state_skip_layer": 2}
 # progress(stage, done, total): bytes placed on the device for stage "weights" (the DiT), then "vae"
@@ -37,6 +45,16 @@ def demo_model_path() -> Path:
     if not (path / "vitascope.json").exists():
         raise ModelFolderError(
             f"the bundled demo model is missing from this install ({path}); pass --model DIR"
+        )
+    return path
+
+
+def pose_model_path() -> Path:
+    """The bundled pose-driven model (its VAE and DiT; the demo model's text encoders by reference)."""
+    path = Path(str(resources.files("vitascope") / "assets" / "pose"))
+    if not (path / "vitascope.json").exists():
+        raise ModelFolderError(
+            f"the bundled pose model is missing from this install ({path}); pass --model DIR"
         )
     return path
 

@@ -17,6 +17,7 @@ RIFLEx (`extra["riflex"]`) instead lengthens one whole clip (`--window none`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -79,7 +80,9 @@ def context_windows(schedule: Schedule, on_call: Callable[[str], None]) -> Calla
     def wrap(inner: Predict) -> Predict:
         def counted(x, t, branch, step):
             on_call(branch)
-            return inner(x, t, branch, step)
+            # the frames this call sees, in the whole timeline: the condition frame 0, then the window
+            frames = (0, *(i + 1 for i in step.window))
+            return inner(x, t, branch, dataclasses.replace(step, window=frames))
 
         def predict(x: torch.Tensor, t: torch.Tensor, branch: str, step: StepInfo) -> torch.Tensor:
             ctx = x[:, :, :1]  # [B, C, 1, H, W]
@@ -134,10 +137,12 @@ def sample_long(
     progress=None,
     should_stop=None,
     wrap_predict: Callable[[Predict], Predict] | None = None,
+    frame_inputs: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict | None]:
     """Denoise `latents` [1, C, T, h, w] of any length; returns (latents, the window record or None).
 
-    wrap_predict (a step cache, a call counter) wraps the per-window DiT call."""
+    wrap_predict (a step cache, a call counter) wraps the per-window DiT call; frame_inputs (a variant's
+    per-latent-frame inputs over the whole timeline, e.g. pose latents) are cut to each window's frames."""
     ft = pipe.latent_scale[0]
     native = (pipe.defaults.frames - 1) // ft + 1
     T = latents.shape[2]
@@ -151,6 +156,7 @@ def sample_long(
         should_stop=should_stop,
         # CFG in parallel (set by parallel.speed.start_sequence_parallel): outside the windows and the cache
         wrap_guided=getattr(getattr(pipe, "cfg_parallel", None), "wrap", None),
+        frame_inputs=frame_inputs,
     )
     user_wrap = wrap_predict or (lambda p: p)
     if plan.kind == "none":
@@ -197,7 +203,7 @@ def sample_long(
             uncond,
             progress=lambda i, n: tick(i),
             wrap_predict=wrap_predict,
-            **kw,
+            **{**kw, "frame_inputs": {k: v[:, :, :native] for k, v in (frame_inputs or {}).items()}},
         )
         image_latents = first[:, :, :1]
         mode = "token_replace"

@@ -60,3 +60,32 @@ def write_tiny_model(folder: str | Path, seed: int = 0, i2v_mode: str | None = "
     return save_vitascope_folder(
         folder, dit, vae, name="vitascope-tiny", defaults=TINY_DEFAULTS, text=TINY_TEXT, i2v_mode=i2v_mode
     )
+
+
+TINY_POSE_DEFAULTS = dataclasses.replace(
+    TINY_DEFAULTS, height=64, width=64
+)  # the figure analyzer needs 64 px
+
+
+def write_tiny_pose_model(folder: str | Path, seed: int = 0) -> Path:
+    """`write_tiny_model` with a pose DiT (pose_in, pose_proj with random, nonzero weights) at 64x64."""
+    from vitascope.convert.save import save_vitascope_folder
+    from vitascope.models.pose import PoseDiT
+    from vitascope.models.text.tiny import write_tiny_text_encoders
+    from vitascope.models.vae import CausalVAE3D, VAEConfig
+
+    folder = Path(folder)
+    write_tiny_text_encoders(folder, layout="tencent", seed=seed)
+    dit = PoseDiT(tiny_dit_config("token_replace"))
+    _reseed(dit, seed)
+    vae = CausalVAE3D(VAEConfig.tiny())
+    _reseed(vae, seed + 1)
+    return save_vitascope_folder(
+        folder,
+        dit,
+        vae,
+        name="vitascope-tiny-pose",
+        defaults=TINY_POSE_DEFAULTS,
+        text=TINY_TEXT,
+        i2v_mode="token_replace",
+    )

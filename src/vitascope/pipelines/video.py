@@ -91,6 +91,13 @@ class VideoPipeline:
                 h, w = choose_bucket(image.shape[0], image.shape[1], resolution)
                 options = dataclasses.replace(options, height=options.height or h, width=options.width or w)
         opts = options.resolve(self.defaults, limits)
+        if pose_requested(opts):
+            from vitascope.pipelines.pose import motion_source, require_pose_model
+
+            motion_source(opts.extra)  # a bad template name or a missing file, before any work
+            require_pose_model(self.dit)
+            if opts.task != "i2v":
+                raise InvalidOptionError("a motion drives the figure in an input image: pass --image")
         if opts.task == "t2v" and self.dit.config.image_condition_type == "latent_concat":
             raise InvalidOptionError("this is an image-to-video model (latent concat): pass --image")
         validate(opts, limits)
@@ -219,8 +226,19 @@ class VideoPipeline:
         `decode_progress(frames, total)` the VAE decode. `metadata` is added to the result's metadata (and
         so to the sidecar)."""
         start = time.perf_counter()
-        # 1. Options, image and size.
+        # 1. Options, image and size; a pose-driven request also gets its skeleton latents (pipelines/pose.py).
         opts, image = self.resolve(options, limits)
+        frame_inputs, extra_meta = None, {}
+        if image is not None and pose_requested(opts):
+            from vitascope.pipelines.pose import pose_inputs
+
+            frame_inputs, drive = pose_inputs(self, opts, image)
+            extra_meta["pose"] = drive.to_dict()
+            if not opts.prompt:
+                from vitascope.synthetic.figures.clips import figure_caption
+
+                motion = opts.extra.get("motion") or "poses"
+                opts = dataclasses.replace(opts, prompt=figure_caption(motion, drive.background))
         # 2. Text conditions (the negative one only when true CFG is on).
         cond = self.encode_prompt([opts.prompt], image)
         uncond = None
@@ -247,7 +265,17 @@ class VideoPipeline:
         from vitascope.pipelines.long import sample_long
 
         latents, windows = sample_long(
-            self, opts, cond, uncond, latents, image_latents, mode, progress, should_stop, cache.wrap
+            self,
+            opts,
+            cond,
+            uncond,
+            latents,
+            image_latents,
+            mode,
+            progress,
+            should_stop,
+            cache.wrap,
+            frame_inputs,
         )
         cache.remove()
         speed = {
@@ -266,8 +294,13 @@ class VideoPipeline:
             audio,
             decode_progress,
             should_stop,
-            {"speed": speed, **({"windows": windows} if windows else {}), **(metadata or {})},
+            {"speed": speed, **({"windows": windows} if windows else {}), **extra_meta, **(metadata or {})},
         )
+
+
+def pose_requested(opts: GenerationOptions) -> bool:
+    """Whether the options ask for pose-driven generation (a motion template, keypoint JSON or pose video)."""
+    return any(opts.extra.get(k) for k in ("motion", "pose_json", "pose_video"))
 
 
 def _stop_between(chunks: Iterator[np.ndarray], should_stop) -> Iterator[np.ndarray]:

@@ -13,17 +13,19 @@ import time
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vitascope.errors import InputFileError, InvalidOptionError
 from vitascope.pipelines.avatar_inputs import MAX_SPEAKERS
-from vitascope.serve.schemas import Health, JobCreated, JobList, JobOut, JobRequest
+from vitascope.serve.pose import POSE_FILES, is_pose_model, motions, preview_gif
+from vitascope.serve.schemas import Health, JobCreated, JobList, JobOut, JobRequest, MotionOut
 from vitascope.serve.security import BodyTooLargeError
 from vitascope.serve.service import JobService, ModelUnavailableError, UploadTooLargeError
 from vitascope.serve.store import STATES, JobStateError, QueueFullError
 
+FILE_FIELDS = ("image", "audio", "emotion_image", *POSE_FILES)
 _NOT_FOUND = "no job with id {id!r}; GET /v1/jobs lists the jobs this server knows"
 
 _MULTIPART_DOC = {
@@ -35,11 +37,14 @@ _MULTIPART_DOC = {
                     "type": "object",
                     "description": "The JobRequest fields as form fields, plus the image file (task i2v) or the "
                     "photo `image`, the voice `audio` (task avatar; repeat the field for several faces, matched "
-                    "left to right or to face_box in order) and optionally `emotion_image`.",
+                    "left to right or to face_box in order) and optionally `emotion_image`. Pose-driven i2v: a "
+                    "keypoint JSON `pose_json` or a video of a figure `pose_video` (or the form field `motion`).",
                     "properties": {
                         "image": {"type": "string", "format": "binary"},
                         "audio": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         "emotion_image": {"type": "string", "format": "binary"},
+                        "pose_json": {"type": "string", "format": "binary"},
+                        "pose_video": {"type": "string", "format": "binary"},
                         "prompt": {"type": "string"},
                     },
                 }
@@ -113,6 +118,7 @@ def make_router(service: JobService) -> APIRouter:
             error=w.load_error,
             model=None if pipe is None else dict(pipe.identity),
             tasks=list(w.tasks),
+            pose=pipe is not None and is_pose_model(pipe),
             defaults=None if w.defaults is None else dataclasses.asdict(w.defaults),
             limits=dataclasses.asdict(config.limits) | {"max_queue": config.max_queue},
             queue=store.counts(),
@@ -123,17 +129,17 @@ def make_router(service: JobService) -> APIRouter:
     async def submit(request: Request):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         image = audio = emotion = None
+        pose: dict = {}
         if kind == "application/json":
             try:
                 fields = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 return _error(400, f"the body is not valid JSON ({e})")
         elif kind == "multipart/form-data":
-            form = await request.form(max_files=2 + MAX_SPEAKERS, max_fields=32)
-            names = ("image", "audio", "emotion_image")
-            fields = {k: v for k, v in form.items() if k not in names and v != ""}
+            form = await request.form(max_files=2 + MAX_SPEAKERS + len(POSE_FILES), max_fields=32)
+            fields = {k: v for k, v in form.items() if k not in FILE_FIELDS and v != ""}
             files = {}
-            for name in names:
+            for name in FILE_FIELDS:
                 uploads = form.getlist(name)
                 if len(uploads) > (MAX_SPEAKERS if name == "audio" else 1):
                     return _error(422, f"too many {name!r} files ({len(uploads)})")
@@ -143,6 +149,9 @@ def make_router(service: JobService) -> APIRouter:
             image = files["image"][0] if files["image"] else None
             emotion = files["emotion_image"][0] if files["emotion_image"] else None
             audio = files["audio"] if len(files["audio"]) > 1 else (files["audio"] or [None])[0]
+            pose = {k: files[k][0] for k in POSE_FILES if files[k]}
+            if pose and "prompt" not in fields:
+                fields["prompt"] = ""  # pose-driven: worded from the motion and the image
         else:
             return _error(
                 415, "send the job as application/json, or as multipart/form-data when uploading an image"
@@ -150,8 +159,21 @@ def make_router(service: JobService) -> APIRouter:
         if not isinstance(fields, dict):
             return _error(422, "the JSON body must be an object with at least a 'prompt' field")
         req = JobRequest.model_validate(fields)
-        job = await run_in_threadpool(service.submit, req, image, audio, emotion)
+        job = await run_in_threadpool(service.submit, req, image, audio, emotion, pose)
         return JobCreated(id=job.id, state=job.state, url=f"/v1/jobs/{job.id}")
+
+    @router.get("/motions", response_model=list[MotionOut], summary="The built-in motion templates")
+    def list_motions():
+        return [MotionOut(**m) for m in motions()]
+
+    @router.get("/motions/{name}/preview.gif", summary="A template's skeleton, animated",
+                responses={200: {"content": {"image/gif": {}}}})  # fmt: skip
+    def motion_preview(name: str):
+        from vitascope.synthetic.figures import TEMPLATES
+
+        if name not in TEMPLATES:
+            return _error(404, f"no motion template {name!r}; GET /v1/motions lists them")
+        return Response(preview_gif(name), media_type="image/gif", headers={"Cache-Control": "max-age=3600"})
 
     @router.get("/jobs", response_model=JobList, summary="List jobs, oldest first")
     def list_jobs(

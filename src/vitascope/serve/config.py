@@ -77,6 +77,11 @@ class ServeConfig:
         check_job_id(job_id)
         return self.uploads / f"{job_id}.png"
 
+    def pose_path(self, job_id: str, kind: str) -> Path:
+        """A pose job's uploaded motion source: kind "pose_json" (.pose.json) or "pose_video" (.pose.video)."""
+        check_job_id(job_id)
+        return self.uploads / f"{job_id}.{'pose.json' if kind == 'pose_json' else 'pose.video'}"
+
     def audio_path(self, job_id: str, index: int = 0) -> Path:
         """An avatar job's audio (voice `index` of several), re-encoded as 16 kHz mono wav after it decoded."""
         check_job_id(job_id)

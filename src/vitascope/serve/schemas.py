@@ -65,6 +65,11 @@ class JobRequest(BaseModel):
         description="avatar: a bundled expression (neutral, happy, sad, angry, surprised), or upload the file "
         "`emotion_image`; the model needs an emotion module.",
     )
+    motion: str | None = Field(
+        None,
+        description="i2v on a pose model: the figure in the image does this template (GET /v1/motions); or "
+        "upload a keypoint JSON (file field pose_json) or a video of a figure (pose_video) instead.",
+    )
     rewrite: Literal["normal", "master", "structured"] | None = Field(
         None,
         description="Rewrite the prompt first with the built-in offline rewriter (docs/rewrite.md); the job's "
@@ -74,6 +79,8 @@ class JobRequest(BaseModel):
     @model_validator(mode="after")
     def _rewrite_prompt(self) -> JobRequest:
         """Apply `rewrite` once, here, and clear it: the stored job holds the prompt the model gets."""
+        if self.prompt is None and self.task == "i2v" and self.motion:
+            self.prompt = ""  # pose-driven: the worker words it from the motion and the image
         if self.prompt is None and self.task != "avatar":
             raise ValueError(f"field 'prompt' is required for task {self.task!r}")
         extra = [k for k in AVATAR_FIELDS if getattr(self, k) is not None]
@@ -86,9 +93,13 @@ class JobRequest(BaseModel):
             self.rewrite = None
         return self
 
-    def to_options(self, image: str | None = None) -> GenerationOptions:
-        """Build the shared option object (raises InvalidOptionError with the CLI's wording)."""
-        return GenerationOptions(image=image, **self.model_dump(include=set(OPTION_FIELDS)))
+    def to_options(self, image: str | None = None, pose: dict | None = None) -> GenerationOptions:
+        """Build the shared option object (raises InvalidOptionError with the CLI's wording). pose: the
+        uploaded motion source as `GenerationOptions.extra` entries (pose_json / pose_video paths)."""
+        extra = {"motion": self.motion} if self.motion else {}
+        return GenerationOptions(
+            image=image, extra=extra | (pose or {}), **self.model_dump(include=set(OPTION_FIELDS))
+        )
 
 
 def avatar_options(fields: dict, image, audio, max_audio_seconds: float | None, emotion_image=None):
@@ -175,11 +186,19 @@ class JobList(BaseModel):
     counts: dict[str, int]
 
 
+class MotionOut(BaseModel):
+    name: str
+    frames: int = Field(description="The template's own length; --frames loops or stretches it.")
+    loop: bool
+    preview_url: str = Field(description="An animated GIF of the template's skeleton.")
+
+
 class Health(BaseModel):
     status: Literal["loading", "ready", "error"]
     error: str | None = None
     model: dict | None = None
     tasks: list[str] = []
+    pose: bool = Field(False, description="The model follows motions (task i2v with motion/pose uploads).")
     defaults: dict | None = None
     limits: dict
     queue: dict[str, int]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vitascope.errors import InputFileError, InvalidOptionError, VitascopeError
+from vitascope.io.files import write_bytes_atomic
 from vitascope.media import atomic_path
 from vitascope.pipelines.options import validate
 from vitascope.serve.config import ServeConfig, check_job_id
@@ -46,9 +47,11 @@ class JobService:
         image: bytes | None = None,
         audio: bytes | list[bytes] | None = None,
         emotion_image: bytes | None = None,
+        pose: dict[str, bytes] | None = None,
     ) -> Job:
         """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses.
-        audio: one voice, or a list (task avatar: one per face); emotion_image: task avatar only."""
+        audio: one voice, or a list (task avatar: one per face); emotion_image: task avatar only;
+        pose: an uploaded motion source, {"pose_json": bytes} or {"pose_video": bytes}."""
         if self.worker.status == "error":
             raise ModelUnavailableError(
                 f"the model failed to load ({self.worker.load_error}); fix it and restart"
@@ -76,6 +79,7 @@ class JobService:
 
         job_id = uuid.uuid4().hex
         upload = self.config.upload_path(job_id)
+        pose = self._check_pose(request, pixels, pose or {})
         options = request.to_options(image=pixels)
         if self.worker.defaults is not None:
             options.resolve(self.worker.defaults, self.config.limits)
@@ -83,19 +87,67 @@ class JobService:
             validate(options, self.config.limits)
 
         stored = request.model_dump(exclude_none=True)
-        if pixels is not None:  # kept on disk only so a queued job survives a restart
-            _save_png(pixels, upload)
-            stored["image"] = str(upload.relative_to(self.config.data))
-            self.worker.hold_image(job_id, pixels)  # this process's worker uses the pixels, never the file
+        saved = [upload]
         try:
+            for kind, data in pose.items():  # the worker reads the file (also after a restart)
+                path = self.config.pose_path(job_id, kind)
+                write_bytes_atomic(path, data)
+                saved.append(path)
+                stored[kind] = str(path.relative_to(self.config.data))
+            if pixels is not None:  # kept on disk only so a queued job survives a restart
+                _save_png(pixels, upload)
+                stored["image"] = str(upload.relative_to(self.config.data))
+                self.worker.hold_image(
+                    job_id, pixels
+                )  # this process's worker uses the pixels, never the file
             job = self.store.submit(job_id, request.task, stored, self.config.max_queue)
         except BaseException:
-            upload.unlink(missing_ok=True)
+            for path in saved:
+                path.unlink(missing_ok=True)
             self.worker.take_image(job_id)
             raise
         self.worker.wake()
         log.info("job %s queued (%s)", job_id, request.task)
         return job
+
+    def _check_pose(self, request: JobRequest, pixels, pose: dict[str, bytes]) -> dict[str, bytes]:
+        """A pose-driven request (a template name or one uploaded motion source): the served model follows
+        motions, the upload parses, and the image shows a figure. Returns the uploads to store."""
+        from vitascope.serve import pose as serve_pose
+
+        unknown = set(pose) - set(serve_pose.POSE_FILES)
+        if unknown:
+            raise InvalidOptionError(f"unknown upload field(s) {', '.join(sorted(unknown))}")
+        sources = [k for k in ("motion",) if getattr(request, k)] + list(pose)
+        if not sources:
+            return {}
+        if len(sources) > 1:
+            raise InvalidOptionError(f"give one motion source, not {' and '.join(sources)}")
+        if request.task != "i2v" or pixels is None:
+            raise InvalidOptionError(
+                "a motion drives the figure in an input image: use task 'i2v' with an image"
+            )
+        if self.worker.pipe is not None:
+            from vitascope.pipelines.pose import require_pose_model
+
+            require_pose_model(self.worker.pipe.dit)
+        if request.motion:
+            from vitascope.pipelines.pose import motion_source
+
+            motion_source({"motion": request.motion})
+        for kind, data in pose.items():
+            if len(data) > self.config.max_upload_bytes:
+                raise UploadTooLargeError(
+                    f"the {kind} upload is {len(data)} bytes; this server accepts at most "
+                    f"{self.config.max_upload_bytes} bytes"
+                )
+            if kind == "pose_json":
+                serve_pose.check_pose_json(data)
+            else:
+                serve_pose.check_pose_video(data, self.config.limits.max_frames)
+        d = self.worker.defaults
+        serve_pose.check_figure(pixels, request.height or (d and d.height), request.width or (d and d.width))
+        return pose
 
     def _submit_avatar(self, request: JobRequest, image, audio, emotion_image) -> Job:
         """Check the photo (and emotion image), decode every voice for real (limits, silence), find one face

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from vitascope.errors import VitascopeError
 from vitascope.pipelines.avatar_inputs import EMOTIONS
+from vitascope.serve.pose import is_pose_model, motions, preview_gif
 from vitascope.serve.schemas import JobRequest
 from vitascope.serve.service import JobService
 
 log = logging.getLogger(__name__)
 
 UI_PATH = "/ui"
+UPLOADED = "uploaded (keypoint JSON or video)"
 GALLERY_SIZE = 24
 
 
@@ -82,6 +84,34 @@ def build_blocks(service: JobService):
             raise gr.Error(str(e)) from e
         return follow(job.id, progress)
 
+    def pose(image_path, motion, json_path, video_path, prompt, frames, steps, seed, progress=gr.Progress()):
+        if not image_path:
+            raise gr.Error("Upload a picture of a figure first: the motion drives it.")
+        uploads = {
+            k: Path(v).read_bytes() for k, v in (("pose_json", json_path), ("pose_video", video_path)) if v
+        }
+        chosen = motion if motion and motion != UPLOADED else None
+        fields = dict(task="i2v", prompt=prompt or "", motion=chosen, frames=_int(frames), steps=_int(steps),
+                      seed=int(seed or 0))  # fmt: skip
+        try:
+            job = service.submit(JobRequest(**fields), Path(image_path).read_bytes(), None, uploads)
+        except VitascopeError as e:
+            raise gr.Error(str(e)) from e
+        return follow(job.id, progress)
+
+    def preview(motion):
+        if not motion or motion == UPLOADED:
+            return None
+        return str(motion_preview_file(service, motion))
+
+    def pose_note():
+        service.worker.ready.wait(timeout=5)
+        if is_pose_model(service.worker.pipe):
+            return ("Upload a picture of a figure, pick a motion (or upload a keypoint JSON or a video of a "
+                    "figure with the motion set to *uploaded*); the figure does it.")  # fmt: skip
+        return ("**The served model does not follow motions.** Start `vitascope serve` with a pose model "
+                "(`--model` of a `vitascope train --recipe demo-pose` run) to use this tab.")  # fmt: skip
+
     def avatar_note():
         service.worker.ready.wait(timeout=5)
         if service.worker.is_avatar:
@@ -133,6 +163,32 @@ def build_blocks(service: JobService):
                 video2 = gr.Video(label="result", elem_id="i2v-video", autoplay=True)
                 go2.click(i2v, [image, prompt2, negative2, height2, width2, frames2, steps2, seed2, guidance2],
                           [status2, video2], concurrency_limit=None)  # fmt: skip
+            with gr.Tab("Pose", id="pose"):
+                note4 = gr.Markdown(elem_id="pose-note")
+                with gr.Row():
+                    figure = gr.Image(label="figure", type="filepath", elem_id="pose-image")
+                    with gr.Column():
+                        names = [m["name"] for m in motions()]
+                        motion = gr.Dropdown([*names, UPLOADED], value=names[0], label="motion",
+                                             elem_id="pose-motion")  # fmt: skip
+                        skeleton = gr.Image(label="motion preview", value=preview(names[0]), interactive=False,
+                                            elem_id="pose-preview")  # fmt: skip
+                with gr.Row():
+                    json4 = gr.File(label="keypoint JSON (OpenPose/DWPose)", file_types=[".json"],
+                                    type="filepath", elem_id="pose-json")  # fmt: skip
+                    video4 = gr.File(label="video of a figure", file_types=["video"], type="filepath",
+                                     elem_id="pose-video")  # fmt: skip
+                prompt4 = gr.Textbox(label="prompt (optional)", lines=1, elem_id="pose-prompt")
+                with gr.Row():
+                    frames4 = gr.Number(label="frames (4k+1)", precision=0, elem_id="pose-frames")
+                    steps4 = gr.Number(label="steps", precision=0, elem_id="pose-steps")
+                    seed4 = gr.Number(label="seed", value=0, precision=0, elem_id="pose-seed")
+                go4 = gr.Button("Generate", variant="primary", elem_id="pose-generate")
+                status4 = gr.Markdown(elem_id="pose-status")
+                result4 = gr.Video(label="result", elem_id="pose-result", autoplay=True)
+                motion.change(preview, motion, skeleton)
+                go4.click(pose, [figure, motion, json4, video4, prompt4, frames4, steps4, seed4],
+                          [status4, result4], concurrency_limit=None)  # fmt: skip
             with gr.Tab("Avatar", id="avatar"):
                 note = gr.Markdown(elem_id="avatar-note")
                 with gr.Row():
@@ -172,11 +228,23 @@ def build_blocks(service: JobService):
             [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2],
         )
         blocks.load(avatar_note, None, note)
+        blocks.load(pose_note, None, note4)
         refresh.click(gallery, None, past)
         video.change(gallery, None, past)
         video2.change(gallery, None, past)
         video3.change(gallery, None, past)
+        result4.change(gallery, None, past)
     return blocks
+
+
+def motion_preview_file(service: JobService, name: str) -> Path:
+    """The template's preview GIF as a file the UI may serve (under the outputs folder)."""
+    from vitascope.io.files import write_bytes_atomic
+
+    path = service.config.outputs / "motions" / f"{name}.gif"
+    if not path.exists():
+        write_bytes_atomic(path, preview_gif(name))
+    return path
 
 
 def mount(app, service: JobService) -> None:

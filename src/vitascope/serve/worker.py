@@ -174,8 +174,12 @@ class Worker:
         if job.task == "avatar":
             self._generate_avatar(job, fields, image, progress, should_stop)
             return
+        extra = {"motion": fields.pop("motion")} if fields.get("motion") else {}
+        for kind in ("pose_json", "pose_video"):  # an uploaded motion source, stored under the data folder
+            if fields.get(kind):
+                extra[kind] = str(self.config.data / fields.pop(kind))
         self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
-            GenerationOptions(image=image, **fields),
+            GenerationOptions(image=image, extra=extra, **fields),
             limits=self.config.limits,
             progress=progress,
             should_stop=should_stop,

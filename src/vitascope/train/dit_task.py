@@ -124,11 +124,8 @@ class DiTTask:
         self.on_meta = world > 1 and rank != 0
         self.model = self.new_model(meta=self.on_meta)
         init = recipe.dit_options.init_from
-        if (
-            init and not self.on_meta
-        ):  # continue from an earlier run's export (a folder, or the name of a run under run_root)
-            src = run_folder(init, self.run_root, "export", "transformer")
-            self.model.load_state_dict(load_dit(src).state_dict())
+        if init and not self.on_meta:  # an earlier run's export (a folder, or a run's name under run_root)
+            self.load_init(run_folder(init, self.run_root, "export", "transformer"))
         if not self.on_meta:
             self.model.to(self.device)
         self.model.gradient_checkpointing = recipe.activation_checkpointing
@@ -150,6 +147,10 @@ class DiTTask:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.recipe.seed)
             return HunyuanVideoDiT(self.dit_config)
+
+    def load_init(self, folder: Path) -> None:
+        """Start from the weights of a transformer folder (dit_options.init_from), strictly."""
+        self.model.load_state_dict(load_dit(folder).state_dict())
 
     # -- set-up -----------------------------------------------------------------------------------------
 
@@ -405,12 +406,16 @@ class DiTTask:
 
 
 def load_dit(folder: Path) -> HunyuanVideoDiT:
+    """A transformer folder's DiT (the pose variant when its keys say so), loaded strictly."""
     from safetensors.torch import load_file
+
+    from vitascope.models.pose import dit_class_for_state
 
     folder = Path(folder)
     cfg = DiTConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    model = HunyuanVideoDiT(cfg)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    state = load_file(str(folder / "model.safetensors"))
+    model = dit_class_for_state(state)(cfg)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
 
 

@@ -28,7 +28,8 @@ def eval_(
     task: str = typer.Option(
         "world",
         "--task",
-        help="world (native clips), long (10x native, in context windows) or avatar (talking faces).",
+        help="world (native clips), long (10x native, in context windows), avatar (talking faces) or pose "
+        "(held-out figures).",
     ),
     factor: int = typer.Option(10, "--factor", help="--task long: length in native clips."),
     window: str | None = typer.Option(None, "--window", help="--task long: musev (default) or shifted."),
@@ -62,8 +63,8 @@ def eval_(
         raise InvalidOptionError(f"--i2v-input must be world or centred, got {i2v_input!r}")
     if n < 1:
         raise InvalidOptionError(f"--n must be >= 1, got {n}")
-    if task not in ("world", "long", "avatar"):
-        raise InvalidOptionError(f"--task must be world, long or avatar, got {task!r}")
+    if task not in ("world", "long", "avatar", "pose"):
+        raise InvalidOptionError(f"--task must be world, long, avatar or pose, got {task!r}")
     if cache is not None:
         from vitascope.parallel.cache import StepCache
 
@@ -74,6 +75,11 @@ def eval_(
         from vitascope.pipelines.avatar_eval import avatar_eval_command
 
         avatar_eval_command(model, clips, seed, seconds, long_seconds, emotion, image_size, steps, out)
+        return
+    if task == "pose":
+        from vitascope.pipelines.loader import pose_model_path
+
+        _eval_pose(load_pipeline(model or pose_model_path()), n, seed, steps, out)
         return
     pipe = load_pipeline(model)
     if task == "long":
@@ -117,6 +123,30 @@ def _eval_long(pipe, n, seed, steps, out: Path, modes, factor: int, window: str 
     strip = window_strip(video, record, out / "long_windows.png")
     typer.echo(table)
     typer.echo(f"details: {out / 'long_results.json'}; frames across windows ({prompt!r}): {strip}")
+
+
+def _eval_pose(pipe, n: int, seed: int, steps, out: Path) -> None:
+    from vitascope.pipelines.pose import require_pose_model
+    from vitascope.train.checkpoint import atomic_text
+    from vitascope.train.eval_pose import TARGETS, pose_strip, pose_summary, pose_table, run_pose_eval
+
+    require_pose_model(pipe.dit)
+    rows, (video, skeleton, motion) = run_pose_eval(pipe, n, seed, out / "inputs", steps)
+    report = {
+        "model": pipe.identity,
+        "seed": seed,
+        "targets": TARGETS,
+        "summary": pose_summary(rows),
+        "cases": rows,
+    }
+    atomic_text(out / "pose_results.json", json.dumps(report, indent=1))
+    table = pose_table(rows)
+    atomic_text(out / "pose_table.md", table)
+    strip = pose_strip(video, skeleton, out / "pose_frames.png")
+    typer.echo(table)
+    typer.echo(
+        f"details: {out / 'pose_results.json'}; generated frames over their skeletons ({motion}): {strip}"
+    )
 
 
 def _measured(v):

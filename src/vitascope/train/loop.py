@@ -85,6 +85,10 @@ def make_task(
         from vitascope.train.lora_task import LoraTask
 
         return LoraTask(recipe, run_dir, run_root, rank, world, device=device)
+    if recipe.dit_options.variant == "pose":  # a PoseDiT on the figure world (train/pose_task.py)
+        from vitascope.train.pose_task import PoseTask
+
+        return PoseTask(recipe, run_dir, run_root, rank, world, device=device)
     from vitascope.train.dit_task import DiTTask
 
     return DiTTask(recipe, run_dir, run_root, rank, world, device=device)

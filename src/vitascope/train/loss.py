@@ -26,6 +26,7 @@ def flow_matching_loss(
     text_states_2: torch.Tensor,
     guidance: torch.Tensor | None = None,
     first_frame_clean: bool = False,
+    **extra,
 ) -> torch.Tensor:
     """Per-sample MSE between the predicted and the target velocity, [B].
 
@@ -33,6 +34,7 @@ def flow_matching_loss(
     first_frame_clean: I2V by token replace. Latent frame 0 is the clean image latent at every t (as the
     sampler will give it), the DiT modulates its tokens with the t=0 vector, and frame 0 is left out of the
     loss (there is nothing to predict there).
+    extra: a variant's inputs (`DiTInputs.extra`, e.g. pose_latents [B, C, T, H, W]).
     """
     xt = interpolate(x0, noise, t)  # [B, C, T, H, W]
     target = velocity_target(x0, noise)
@@ -46,6 +48,7 @@ def flow_matching_loss(
         text_states_2,
         guidance=guidance,
         token_replace=first_frame_clean,
+        **extra,
     )
     err = (pred.float() - target.float()) ** 2
     if first_frame_clean:

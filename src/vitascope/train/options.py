@@ -44,6 +44,7 @@ class VAEOptions:
     fg_weight: float = 0.0  # extra loss weight on the objects' pixels (1 + fg_weight there)
     scene_frames: int | None = None  # objects move at the speed of a clip this long (the generator's)
     logvar_init: float = -8.0  # initial posterior log-variance of a VAE trained from scratch
+    figure_fraction: float = 0.0  # share of clips from the figure world (synthetic/figures/clips.py)
 
     def __post_init__(self):
         for name in ("mse_weight", "l1_weight", "fg_weight"):
@@ -52,6 +53,10 @@ class VAEOptions:
         if self.mse_weight == 0 and self.l1_weight == 0:
             raise InvalidOptionError(
                 "vae_options: mse_weight and l1_weight are both 0 (no reconstruction loss)"
+            )
+        if not 0.0 <= self.figure_fraction <= 1.0:
+            raise InvalidOptionError(
+                f"vae_options.figure_fraction must be in [0, 1], got {self.figure_fraction}"
             )
         if self.scene_frames is not None and self.scene_frames < 1:
             raise InvalidOptionError(f"vae_options.scene_frames must be >= 1, got {self.scene_frames}")
@@ -67,11 +72,14 @@ class DiTOptions:
     final_vae: str | None = (
         None  # a VAE run (frozen encoder) fine-tuned after this DiT: the model folder's VAE
     )
+    variant: str | None = None  # "pose": a PoseDiT on figure clips (train/pose_task.py)
 
     def __post_init__(self):
         if self.travel_range is not None:
             object.__setattr__(self, "travel_range", tuple(self.travel_range))
         check_pair("dit_options.travel_range", self.travel_range)
+        if self.variant not in (None, "pose"):
+            raise InvalidOptionError(f"dit_options.variant must be None or 'pose', got {self.variant!r}")
         if self.text_prior_steps < 0:
             raise InvalidOptionError(
                 f"dit_options.text_prior_steps must be >= 0, got {self.text_prior_steps}"

@@ -476,6 +476,74 @@ def demo() -> list[Recipe]:
     return [demo_vae(), demo_vae_decoder(), demo_vae_refine(), demo_dit(), demo_dit_refine()]
 
 
+def bundled_demo(*below: str) -> str:
+    """A path inside the bundled demo model (the base of the pose recipe)."""
+    from importlib import resources
+
+    return str(Path(str(resources.files("vitascope") / "assets" / "demo"), *below))
+
+
+POSE_DEFAULTS = {**DEMO_DEFAULTS, "cfg_scale": 1.0, "steps": 20}
+# The planned lengths. The bundled weights (assets/pose) are this recipe truncated by time budgets at 31 VAE
+# steps and 11 DiT steps (about 28 minutes on a shared 2-core CPU): far too few, see docs/pose.md. Resuming
+# the run continues the same recipe exactly.
+POSE_VAE_STEPS = 400
+POSE_DIT_STEPS = 2000
+SHIPPED_POSE_STEPS = {"demo-pose-vae": 31, "demo-pose-dit": 11}
+
+
+def demo_pose_vae() -> Recipe:
+    """First part of the pose demo: the demo VAE (encoder too) refined on figure clips, with the figure's
+    pixels weighted 1 + 10. The demo VAE knows the shapes world's palette only: it decodes a purple arm
+    green and a pink torso orange, and the analyzer then cannot tell the parts apart."""
+    return demo_vae().replace(
+        name="demo-pose-vae",
+        stages=(Stage("64px", POSE_VAE_STEPS, (Bucket(1, 64, 64, 4, weight=2.0), Bucket(5, 64, 64, 2))),),
+        lr=5e-4,
+        warmup_steps=5,
+        ema_decay=0.0,  # a short refinement: export the weights as trained
+        seed=11,
+        checkpoint_every=10,
+        log_every=5,
+        vae_options=VAEOptions(
+            sample_posterior=False,
+            mse_weight=1.0,
+            l1_weight=0.0,
+            init_from=bundled_demo("vae"),
+            fg_weight=10.0,
+            figure_fraction=0.8,
+        ),
+    )
+
+
+def demo_pose_dit() -> Recipe:
+    """Second part: PoseDiT from the demo DiT (I2V by token replace), trained on figure clips encoded by
+    demo-pose-vae: reference image = the clip's first frame, pose video = its ground-truth skeletons."""
+    return demo_dit().replace(
+        name="demo-pose-dit",
+        stages=(Stage("64px", POSE_DIT_STEPS, (Bucket(17, 64, 64, 4),)),),
+        vae_from="demo-pose-vae",
+        text_from=bundled_demo(),  # the demo's text encoders (text_encoder/, text_encoder_2/)
+        pool_size=96,
+        lr=1e-3,
+        warmup_steps=5,
+        ema_decay=0.9,
+        i2v_prob=1.0,
+        seed=13,
+        checkpoint_every=10,
+        log_every=5,
+        export_options=ExportOptions(
+            model_name="vitascope-pose-demo", recorded_recipe="demo-pose", defaults=POSE_DEFAULTS
+        ),
+        dit_options=DiTOptions(init_from=bundled_demo("transformer"), variant="pose"),
+    )
+
+
+def demo_pose() -> list[Recipe]:
+    """The recorded recipe of the bundled pose model (`vitascope train --recipe demo-pose`)."""
+    return [demo_pose_vae(), demo_pose_dit()]
+
+
 RECIPES = {
     "vae": vae_recipe,
     "dit": dit_recipe,
@@ -486,6 +554,9 @@ RECIPES = {
     "demo-vae-ft": demo_vae_refine,
     "demo-dit-ft": demo_dit_refine,
     "tiny": tiny,
+    "demo-pose": demo_pose,
+    "demo-pose-vae": demo_pose_vae,
+    "demo-pose-dit": demo_pose_dit,
 }
 
 

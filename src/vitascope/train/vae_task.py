@@ -94,7 +94,22 @@ class VAETask:
         scene = r.vae_options.scene_frames
         return (seed, b.frames, b.height, b.width, r.frame_interval, r.simple_fraction, scene)
 
+    def figure_seed(self, step: int, micro: int, g: int) -> int | None:
+        """The figure-clip seed of this sample, or None for a shapes-world clip (vae_options.figure_fraction)."""
+        share = self.recipe.vae_options.figure_fraction
+        rng = np.random.default_rng([self.recipe.seed, step, micro, 5, g])
+        if share <= 0 or rng.random() >= share:
+            return None
+        from vitascope.synthetic.figures.clips import TRAIN, split_seed
+
+        return split_seed(int(rng.integers(2**30)), TRAIN)
+
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
+        fig = self.figure_seed(step, micro, g)
+        if fig is not None:
+            from vitascope.synthetic.figures.clips import figure_clip
+
+            return to_model_range(figure_clip(fig, b.frames, (b.height, b.width)).frames)
         if self.prefetch is not None:
             return to_model_range(self.prefetch.get(step, micro, g, b))
         return to_model_range(vae_clip_frames(*self.clip_args(step, micro, g, b)))
@@ -120,10 +135,7 @@ class VAETask:
         weight = None
         if r.vae_options.fg_weight:
             weight = torch.stack(
-                [
-                    vae_clip_weight(self.clip_args(step, micro, g, bucket), r.vae_options.fg_weight)
-                    for g in indices
-                ]
+                [self.clip_weight(step, micro, g, bucket, r.vae_options.fg_weight) for g in indices]
             ).to(self.device)  # [B, 1, F, H, W]
         video, noise = video.to(self.device), noise.to(self.device)
         loss, recon, parts = vae_reconstruction_loss(
@@ -149,6 +161,16 @@ class VAETask:
             parts.update(adv=g_adv.detach(), d_loss=d_loss.detach())
         psnr = -10 * torch.log10(((recon.detach().clamp(-1, 1) - video) ** 2).mean() / 4.0)
         return total, {k: float(v) for k, v in parts.items()} | {"psnr": float(psnr)}
+
+    def clip_weight(self, step: int, micro: int, g: int, b: Bucket, fg_weight: float) -> torch.Tensor:
+        """Per-pixel loss weight [1, F, H, W] of `clip(...)`: 1 + fg_weight on the objects (or the figure)."""
+        fig = self.figure_seed(step, micro, g)
+        if fig is None:
+            return vae_clip_weight(self.clip_args(step, micro, g, b), fg_weight)
+        from vitascope.synthetic.figures.clips import figure_clip
+
+        fg = figure_clip(fig, b.frames, (b.height, b.width)).foreground()  # [F, H, W]
+        return torch.from_numpy(1.0 + fg_weight * fg.astype(np.float32))[None]
 
     def new_model(self, meta: bool = False) -> CausalVAE3D:
         """The recipe's VAE at its seeded init; the global RNG is left untouched. meta: shapes only."""

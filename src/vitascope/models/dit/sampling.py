@@ -3,6 +3,7 @@ builders, embedded guidance and constant true CFG. Used by the pipelines, traini
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,12 +33,17 @@ def dit_predict(
     dtype: torch.dtype,
     image_latents: torch.Tensor | None = None,
     mode: str | None = None,
+    frame_inputs: dict[str, torch.Tensor] | None = None,
 ) -> Predict:
     """A Predict over our DiT. I2V is an input builder here:
 
     - "token_replace": latent frame 0 is the clean image (the caller pins it in the state); its velocity is 0,
       so Euler never moves it;
     - "latent_concat": [noisy, image, mask] channels into a 33-channel DiT.
+
+    frame_inputs: a variant's per-latent-frame inputs over the whole timeline ([B, C, T, h, w], e.g. the pose
+    DiT's "pose_latents"), put in `DiTInputs.extra` at each call; inside context windows (`step.window`, the
+    frames of the timeline this call sees) only the window's frames go in.
     """
     mask_ch = None
     if mode == "latent_concat":
@@ -49,12 +55,25 @@ def dit_predict(
             x = torch.cat([x, image_latents, mask_ch], dim=1)
         elif mode == "token_replace":
             x = torch.cat([image_latents[:, :, :1], x[:, :, 1:]], dim=2)
-        v = dit.run(x.to(dtype), t, branches[branch])
+        inputs = branches[branch]
+        if frame_inputs:
+            extra = {k: _frames_of(v, step.window, x.shape[2]) for k, v in frame_inputs.items()}
+            inputs = dataclasses.replace(inputs, extra={**inputs.extra, **extra})
+        v = dit.run(x.to(dtype), t, inputs)
         if mode == "token_replace":  # frame 0 is the clean image: never stepped
             v = torch.cat([torch.zeros_like(v[:, :, :1]), v[:, :, 1:]], dim=2)
         return v
 
     return predict
+
+
+def _frames_of(value: torch.Tensor, window: tuple[int, ...] | None, T: int) -> torch.Tensor:
+    """The latent frames [B, C, T, h, w] of `value` that a call on `window` (None: all) sees."""
+    if window is not None:
+        value = value.index_select(2, torch.tensor(window, device=value.device))
+    if value.shape[2] != T:
+        raise ValueError(f"a per-frame input has {value.shape[2]} latent frames for {T} in the call")
+    return value
 
 
 def sample_dit(
@@ -74,11 +93,13 @@ def sample_dit(
     should_stop: Callable[[], bool] | None = None,
     wrap_predict: Callable[[Predict], Predict] | None = None,
     wrap_guided: Callable[[Predict, GuidancePolicy], Predict] | None = None,
+    frame_inputs: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """The T2V/I2V sampler of a plain HunyuanVideo DiT: text branches, embedded guidance, constant true CFG.
+    """The T2V/I2V sampler of a HunyuanVideo DiT: text branches, embedded guidance, constant true CFG.
 
     wrap_predict: applied to the Predict before the loop (a step cache, a call counter).
-    wrap_guided: applied last, with the guidance policy (CFG in parallel: `parallel.cfg.CFGParallel.wrap`)."""
+    wrap_guided: applied last, with the guidance policy (CFG in parallel: `parallel.cfg.CFGParallel.wrap`).
+    frame_inputs: a variant's per-latent-frame inputs (`dit_predict`), e.g. {"pose_latents": [1, C, T, h, w]}."""
     B = latents.shape[0]
     g = (
         embedded_guidance(guidance, B, dtype=dtype, device=latents.device)
@@ -89,7 +110,9 @@ def sample_dit(
     branches = {"cond": cond.to_inputs(**kw)}
     if uncond is not None and cfg_scale > 1.0:
         branches["negative"] = uncond.to_inputs(**kw)
-    predict = dit_predict(dit, branches, dtype=dtype, image_latents=image_latents, mode=mode)
+    predict = dit_predict(
+        dit, branches, dtype=dtype, image_latents=image_latents, mode=mode, frame_inputs=frame_inputs
+    )
     if wrap_predict is not None:
         predict = wrap_predict(predict)
     if mode == "token_replace":  # pin the clean frame in the state

@@ -332,13 +332,13 @@ def motion_from_video(frames, name: str = "video") -> Motion:
     return keypoints_to_motion(keypoints, name)
 
 
-def motion_for_image(image, motion: Motion, frames: int | None = None):
+def motion_for_image(image, motion: Motion, frames: int | None = None, fit=None):
     """Keypoints [T, 17, 2] of the figure in `image` (uint8 [H, W, 3]) doing `motion`: its colours and
     proportions recovered by the analyzer, its pelvis and ground line kept where the image has them.
-    Returns (keypoints, FigureFit of the image)."""
+    Returns (keypoints, FigureFit of the image). fit: the image's FigureFit when already made."""
     from vitascope.synthetic.figures.analyze import fit_figure
 
-    fit = fit_figure(image)
+    fit = fit_figure(image) if fit is None else fit
     motion = motion.resample(frames) if frames else motion
     f, s, kp = fit.figure, fit.height, fit.keypoints
     ground = max(
