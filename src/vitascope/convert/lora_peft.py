@@ -90,6 +90,20 @@ def _unwrap(model: nn.Module) -> None:
         setattr(parent, child, m.get_base_layer())
 
 
+def remove_adapters(model: nn.Module, names: list[str], keep: list[str] = ()) -> None:
+    """Delete run-time adapters `names` (unmerged) from every layer; the adapters in `keep` stay active at
+    their weights. With none kept, every PEFT layer is replaced by its plain base layer again."""
+    weights = {a: w for a, w in _current_weights(model).items() if a in keep}
+    for _, m in _lora_layers(model):
+        for name in names:
+            if name in m.lora_A:
+                m.delete_adapter(name)
+    if keep:
+        set_lora_weights(model, weights)
+    else:
+        _unwrap(model)
+
+
 @torch.no_grad()
 def apply_loras(
     model: nn.Module, loras: list[tuple[dict[str, LoraPair], float]], *, merge: bool = True
