@@ -138,6 +138,7 @@ def _run(pipe, cases: list[dict]) -> tuple[list[dict], list[np.ndarray]]:
         got = a.objects[0]["colour"] if a.objects else None
         rows.append({**case, "prompt": _prompt(case), "got": got, "ok": got == case["colour"]})
         clips.append(frames)
+        print(f"  {_prompt(case)!r} seed {case['seed']}: {got}", flush=True)
     return rows, clips
 
 
@@ -150,6 +151,7 @@ def measure(lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: 
     for name, loras in (("base", None), ("lora", [(str(lora), 1.0)])):
         t0 = time.perf_counter()
         pipe = load_pipeline(None, loras=loras)
+        print(f"{name}:", flush=True)
         rows_new, clips_new = _run(pipe, new)
         rows_known, clips_known = _run(pipe, known)
         table[name] = {

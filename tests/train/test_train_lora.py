@@ -136,3 +136,41 @@ def test_i2v_preset(base, tmp_path):
     assert res.step == 1 and np.isfinite(res.losses[-1])
     names = set(read_lora(res.export_dir / "lora.safetensors", load_pipeline(base).dit))
     assert any(n.endswith("img_mod.linear") for n in names)  # the official list has the modulation linears
+
+
+def test_trained_file_loads_in_diffusers_unrenamed(base, tmp_path):
+    """The recipe's export (default targets at this width) in diffusers' HunyuanVideo LoRA loader, keys as
+    written: the diffusers transformer with it gives our DiT's output with the LoRA merged."""
+    import torch
+    from diffusers import HunyuanVideoPipeline, HunyuanVideoTransformer3DModel
+
+    from vitascope.convert.diffusers_dit import config_to_diffusers, tencent_to_diffusers
+    from vitascope.convert.lora_peft import load_loras
+
+    vae = load_vae(base / "vae")
+    build_synthetic_pool(tmp_path / "shards", vae, Bucket(5, 32, 32, 2), 4, 0, 1.0)
+    recipe = lora_recipe(tmp_path / "shards", base, rank=4, steps=2, lr=5e-2)
+    assert recipe.lora_options.targets == "portable"  # narrower than 3072: diffusers can't split linear1
+    path = train(recipe, tmp_path / "run").export_dir / "lora.safetensors"
+
+    ours = load_pipeline(base).dit
+    cfg = {k: v for k, v in config_to_diffusers(ours.config).items() if k != "_class_name"}
+    ref = HunyuanVideoTransformer3DModel(**cfg)
+    ref.load_state_dict(tencent_to_diffusers(ours.state_dict()))
+    state = HunyuanVideoPipeline.lora_state_dict(str(path))
+    HunyuanVideoPipeline.load_lora_into_transformer(state, transformer=ref.eval())
+    load_loras(ours, [(path, 1.0)])
+    g = torch.Generator().manual_seed(0)
+    c = ours.config
+    x = torch.randn(1, c.in_channels, 2, 8, 8, generator=g)
+    states, pooled = (
+        torch.randn(1, 6, c.text_states_dim, generator=g),
+        torch.randn(1, c.text_states_dim_2, generator=g),
+    )
+    mask, t = torch.ones(1, 6, dtype=torch.long), torch.tensor([500.0])
+    guidance = torch.tensor([4000.0]) if c.guidance_embed else None
+    with torch.no_grad():
+        want = ours(x, t, states, mask, pooled, guidance)
+        got = ref(x, t, states, mask, pooled, guidance, return_dict=False)[0]
+    assert (want - load_pipeline(base).dit(x, t, states, mask, pooled, guidance)).abs().max() > 1e-4
+    assert (got - want).abs().max() < 1e-4

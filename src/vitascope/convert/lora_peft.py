@@ -160,6 +160,9 @@ def load_loras(
 TARGET_PRESETS: dict[str, str | list[str]] = {
     # every Linear of the double/single blocks except the modulation ones (musubi-tuner's choice; our default)
     "blocks": r"(double_blocks\.\d+\.(img|txt)_(attn_qkv|attn_proj|mlp\.fc1|mlp\.fc2)|single_blocks\.\d+\.linear[12])",
+    # "blocks" without the single blocks' linear1: diffusers' HunyuanVideo loader splits a linear1 LoRA at
+    # the released width (3072) only, so this is what loads there unrenamed at any width (the demo model's)
+    "portable": r"(double_blocks\.\d+\.(img|txt)_(attn_qkv|attn_proj|mlp\.fc1|mlp\.fc2)|single_blocks\.\d+\.linear2)",
     # the official I2V LoRA script's list (spec 3.4): modulation linears too, matched by name suffix
     "i2v": ["linear", "fc1", "fc2", "img_attn_qkv", "img_attn_proj", "txt_attn_qkv", "txt_attn_proj", "linear1", "linear2"],
 }  # fmt: skip

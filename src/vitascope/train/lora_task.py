@@ -29,6 +29,7 @@ from vitascope.train.recipes import Recipe, Stage
 log = logging.getLogger(__name__)
 
 LORA_FILE = "lora.safetensors"
+RELEASED_WIDTH = 3072  # HunyuanVideo's hidden size, the only one diffusers' loader splits linear1 LoRAs at
 
 
 def _base_dit_config(base: Path) -> DiTConfig:
@@ -39,11 +40,12 @@ def _base_dit_config(base: Path) -> DiTConfig:
 
 
 # The two presets. "lora": T2V on every Linear of the double/single blocks except the modulation ones
-# (musubi-tuner's choice), sized for the demo model (docs/lora.md tutorial). "lora-i2v": the official
+# (musubi-tuner's choice, "blocks"; on a base narrower than the release "portable", which leaves out the
+# single blocks' linear1 so the file loads in diffusers), sized for the demo model (docs/lora.md tutorial). "lora-i2v": the official
 # HunyuanVideo-I2V LoRA script's recipe: I2V conditioning on every sample (first latent frame clean, token
 # replace), its target list (modulation linears included), rank 64, alpha 64, lr 1e-4.
 PRESETS = {
-    "lora": {"rank": 16, "alpha": None, "targets": "blocks", "steps": 400, "lr": 1e-3, "i2v_prob": 0.0},
+    "lora": {"rank": 16, "alpha": None, "targets": None, "steps": 400, "lr": 1e-3, "i2v_prob": 0.0},
     "lora-i2v": {"rank": 64, "alpha": 64.0, "targets": "i2v", "steps": 400, "lr": 1e-4, "i2v_prob": 1.0},
 }
 
@@ -88,6 +90,10 @@ def lora_recipe(
         keys = [f"{defaults.get('frames', 17)}x{defaults.get('height', 64)}x{defaults.get('width', 64)}"]
     buckets = tuple(Bucket(*(int(v) for v in k.split("x")), batch_size=batch_size) for k in keys)
     pick = lambda name, value: p[name] if value is None else value  # noqa: E731
+    if (
+        targets is None and p["targets"] is None
+    ):  # "blocks", or "portable" where diffusers can't split linear1
+        targets = "blocks" if dit.hidden_size == RELEASED_WIDTH else "portable"
     return Recipe(
         name=preset,
         kind="dit",
