@@ -175,6 +175,44 @@ def measure(lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: 
     return table
 
 
+def vae_round_trip(n: int = 4) -> list[dict]:
+    """Each colour through the demo model's VAE (encode, decode): the mean colour of the object's pixels
+    before and after, and what the analyzer (widened palette) names the decoded clip. A colour the VAE
+    cannot reconstruct cannot come out of any DiT LoRA either."""
+    import torch
+
+    from vitascope.pipelines.loader import load_pipeline
+    from vitascope.synthetic.analyze import analyze
+    from vitascope.synthetic.render import render
+    from vitascope.synthetic.world import ALL_COLOURS, sample_scene
+
+    vae = load_pipeline(None).vae
+    rows = []
+    for colour in ALL_COLOURS:
+        before, after, names = [], [], []
+        for seed in range(n):
+            spec = sample_scene(seed, colour=colour, background="black", n_objects=1)
+            clip = render(spec)  # [F, H, W, 3] uint8
+            x = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+            with torch.no_grad():
+                y = vae.decode(vae.encode(x))[0]  # [3, F, H, W]
+            out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+            mask = clip.astype(int).sum(-1) > 60  # the object's pixels on black
+            before.append(clip[mask].mean(0))
+            after.append(out[mask].mean(0))
+            objs = analyze(out, background="black", colours=ALL_COLOURS).objects
+            names.append(objs[0]["colour"] if objs else None)
+        rows.append({
+            "colour": colour, "rgb": np.mean(before, 0).round().astype(int).tolist(),
+            "after_vae": np.mean(after, 0).round().astype(int).tolist(), "named": names,
+        })  # fmt: skip
+        print(
+            f"| {colour} | {rows[-1]['rgb']} | {rows[-1]['after_vae']} | {', '.join(map(str, names))} |",
+            flush=True,
+        )
+    return rows
+
+
 def _figure(shown: dict[str, list[np.ndarray]], prompts: list[str], path: Path) -> None:
     """Rows base / LoRA, one column per prompt: frames 0, 8 and 16 side by side, 2x upscaled."""
     import cv2
@@ -207,8 +245,11 @@ def main() -> None:
     m.add_argument("--n-new", type=int, default=20)
     m.add_argument("--n-known", type=int, default=20)
     m.add_argument("--seed", type=int, default=1)
+    sub.add_parser("vae", help="every colour through the demo VAE and back")
     a = p.parse_args()
-    if a.step == "render":
+    if a.step == "vae":
+        vae_round_trip()
+    elif a.step == "render":
         render_clips(a.out, a.colour, a.n, a.seed)
     else:
         measure(a.lora, a.out, a.colour, a.n_new, a.n_known, a.seed)
