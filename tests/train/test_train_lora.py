@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from vitascope import cli
@@ -174,3 +175,33 @@ def test_trained_file_loads_in_diffusers_unrenamed(base, tmp_path):
         got = ref(x, t, states, mask, pooled, guidance, return_dict=False)[0]
     assert (want - load_pipeline(base).dit(x, t, states, mask, pooled, guidance)).abs().max() > 1e-4
     assert (got - want).abs().max() < 1e-4
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_give_the_one_process_lora(base, tmp_path):
+    """`torchrun --nproc_per_node 2 vitascope train --recipe lora` (FSDP2 over gloo): the same LoRA file as
+    one process (each process takes half of every batch)."""
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    vae = load_vae(base / "vae")
+    build_synthetic_pool(tmp_path / "shards", vae, Bucket(5, 32, 32, 2), 4, 0, 1.0)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=f"{root / 'src'}:{root / 'tests'}", OMP_NUM_THREADS="1")
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    args = ["-m", "vitascope.cli", "train", "--recipe", "lora", "--base", str(base), "--data",
+            str(tmp_path / "shards"), "--steps", "2", "--rank", "4", "--device", "cpu"]  # fmt: skip
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", *args, "--out", str(tmp_path / "two")],
+                         env=env, capture_output=True, text=True, timeout=400)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=400)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    a = load_file(str(tmp_path / "one" / "export" / "lora.safetensors"))
+    b = load_file(str(tmp_path / "two" / "export" / "lora.safetensors"))
+    assert a.keys() == b.keys() and len(a) > 0
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)

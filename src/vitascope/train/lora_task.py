@@ -13,6 +13,7 @@ the base's VAE and text encoders (cached under the run). The recipe is built by 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -139,6 +140,7 @@ class LoraTask(DiTTask):
         opts = recipe.lora_options.adapter
         n = add_trainable_lora(pipe.dit, opts["rank"], opts["alpha"], opts["targets"])
         log.info("LoRA rank %d on %s: %d trainable parameters", opts["rank"], opts["targets"], n)
+        self._dit_class = type(pipe.dit)  # before the loop wraps it (FSDP makes a subclass)
         self.model = pipe.dit
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules, self.extra_optimizers = {}, {}
@@ -169,10 +171,16 @@ class LoraTask(DiTTask):
         return {bucket.key: encode_clip_folder(opts.data, self.base_pipe, shape, opts.fps, cache)}
 
     def new_model(self, meta: bool = False) -> torch.nn.Module:
-        """A copy with the same (PEFT-wrapped) structure, for the loop's EMA and export copies."""
-        import copy
+        """A fresh DiT of the base's class with the same LoRA injected (same parameter names), for the loop's
+        EMA and export copies, which load the full (gathered) state into it: no deepcopy, which a model
+        sharded by FSDP refuses. meta: shapes only."""
+        from vitascope.convert.lora_peft import add_trainable_lora
 
-        return copy.deepcopy(self.model)
+        opts = self.recipe.lora_options.adapter
+        with torch.random.fork_rng(devices=[]), torch.device("meta") if meta else contextlib.nullcontext():
+            model = self._dit_class(self.dit_config)
+            add_trainable_lora(model, opts["rank"], opts["alpha"], opts["targets"])
+        return model
 
     def _load_frozen(self) -> None:  # everything came with the base model
         pass
