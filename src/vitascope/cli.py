@@ -27,7 +27,6 @@ COMMANDS = [
     ("inspect", "vitascope.convert.command", "inspect_"),
     ("convert-lora", "vitascope.convert.lora_command", "convert_lora"),
     ("rewrite", "vitascope.rewrite.command", "rewrite"),
-    ("train-lora", "vitascope.train.lora_command", "train_lora"),
     ("extend", "vitascope.pipelines.extend_command", "extend"),
     ("demo", "vitascope.pipelines.command", "demo"),
     ("train", "vitascope.train.command", "train"),

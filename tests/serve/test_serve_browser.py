@@ -125,3 +125,40 @@ def test_progress_bar_moves_and_a_cancel_from_the_api_shows_in_the_page(server, 
         assert len(job) == 1
         assert c.delete(f"/v1/jobs/{job[0]['id']}").status_code == 200
     expect(page.locator("#t2v-status")).to_contain_text("cancelled")
+
+
+def test_rewrite_mode_and_a_lora_from_the_page(server, page):
+    """The page's rewrite selector and LoRA list reach the job: its sidecar keeps both prompts and the LoRA."""
+    import io
+    import json
+
+    from playwright.sync_api import expect
+    from serve_helpers import tiny_model
+    from test_serve_lora import _lora
+
+    from vitascope.convert.lora_formats import save_lora
+    from vitascope.pipelines.loader import load_pipeline
+
+    path = server.data / "mine.safetensors"
+    save_lora(_lora(load_pipeline(tiny_model()).dit, 5), path)
+    with server.client() as c:  # an uploaded LoRA: the page lists it on load
+        r = c.post("/v1/loras", files={"file": ("mine.safetensors", io.BytesIO(path.read_bytes()))})
+        assert r.status_code == 201, r.text
+        name = r.json()["name"]
+    page.goto(server.url + "/ui/")
+    expect(page.locator("#t2v-height input")).to_have_value("32")
+    page.locator("#t2v-prompt textarea").fill("一个红色的圆向右移动")
+    page.locator("#t2v-steps input").fill("2")
+    page.locator("#t2v-rewrite input").click()
+    page.get_by_role("option", name="normal").click()
+    page.locator("#t2v-loras input").click()
+    page.get_by_role("option", name=name).click()
+    page.click("#t2v-generate")
+    expect(page.locator("#t2v-status")).to_contain_text("succeeded", timeout=90_000)
+    with server.client() as c:
+        jobs = c.get("/v1/jobs", params={"state": "succeeded"}).json()["jobs"]
+    (job,) = [j for j in jobs if j["options"].get("prompt_rewrite")]
+    assert "red circle" in job["prompt"]
+    side = json.loads((server.data / "outputs" / f"{job['id']}.mp4.json").read_text())
+    assert side["prompt_rewrite"]["original"] == "一个红色的圆向右移动"
+    assert [(x["name"], x["weight"]) for x in side["loras"]] == [(name, 1.0)]

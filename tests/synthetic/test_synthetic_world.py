@@ -78,8 +78,8 @@ def test_constraints_are_honoured(constraints):
 
 
 def test_bad_requests_say_what_to_do():
-    with pytest.raises(InvalidOptionError, match="purple"):
-        sample_scene(0, colour="purple")
+    with pytest.raises(InvalidOptionError, match="beige"):
+        sample_scene(0, colour="beige")
     with pytest.raises(InvalidOptionError, match="4k\\+1"):
         sample_scene(0, frames=16)
     with pytest.raises(InvalidOptionError, match="invisible"):

@@ -90,6 +90,20 @@ def _unwrap(model: nn.Module) -> None:
         setattr(parent, child, m.get_base_layer())
 
 
+def remove_adapters(model: nn.Module, names: list[str], keep: list[str] = ()) -> None:
+    """Delete run-time adapters `names` (unmerged) from every layer; the adapters in `keep` stay active at
+    their weights. With none kept, every PEFT layer is replaced by its plain base layer again."""
+    weights = {a: w for a, w in _current_weights(model).items() if a in keep}
+    for _, m in _lora_layers(model):
+        for name in names:
+            if name in m.lora_A:
+                m.delete_adapter(name)
+    if keep:
+        set_lora_weights(model, weights)
+    else:
+        _unwrap(model)
+
+
 @torch.no_grad()
 def apply_loras(
     model: nn.Module, loras: list[tuple[dict[str, LoraPair], float]], *, merge: bool = True
@@ -146,6 +160,9 @@ def load_loras(
 TARGET_PRESETS: dict[str, str | list[str]] = {
     # every Linear of the double/single blocks except the modulation ones (musubi-tuner's choice; our default)
     "blocks": r"(double_blocks\.\d+\.(img|txt)_(attn_qkv|attn_proj|mlp\.fc1|mlp\.fc2)|single_blocks\.\d+\.linear[12])",
+    # "blocks" without the single blocks' linear1: diffusers' HunyuanVideo loader splits a linear1 LoRA at
+    # the released width (3072) only, so this is what loads there unrenamed at any width (the demo model's)
+    "portable": r"(double_blocks\.\d+\.(img|txt)_(attn_qkv|attn_proj|mlp\.fc1|mlp\.fc2)|single_blocks\.\d+\.linear2)",
     # the official I2V LoRA script's list (spec 3.4): modulation linears too, matched by name suffix
     "i2v": ["linear", "fc1", "fc2", "img_attn_qkv", "img_attn_proj", "txt_attn_qkv", "txt_attn_proj", "linear1", "linear2"],
 }  # fmt: skip

@@ -178,6 +178,25 @@ def merge_caption(model: dict[str, str], fallback: dict[str, str], rec: dict[str
     return out
 
 
+def sidecar_caption(video: str | Path) -> str | None:
+    """The user's caption of a video: the text file beside it with the same stem (`clip.mp4` + `clip.txt`,
+    the convention LoRA trainers use), whitespace collapsed; None when there is none or it is empty."""
+    txt = Path(video).with_suffix(".txt")
+    if not txt.is_file():
+        return None
+    text = " ".join(txt.read_text(encoding="utf-8", errors="replace").split())
+    return text or None
+
+
+def with_sidecar(caption: dict[str, str], video: str | Path) -> dict[str, str]:
+    """`caption` with a sidecar caption (see `sidecar_caption`) as its Short and Dense Description: the
+    user's words become the training prompt (the shards' `caption` is the Dense Description)."""
+    text = sidecar_caption(video)
+    if text is None:
+        return caption
+    return {**caption, "Short Description": text, "Dense Description": text}
+
+
 def make_captioner(cfg: CaptionConfig) -> Captioner:
     if cfg.captioner == "vlm":
         return TransformersVLMCaptioner(cfg.model_folder)

@@ -180,7 +180,7 @@ def _analyse(path: Path, rec: dict[str, Any], cfg: CurateConfig, timings: dict[s
     # 9. structured caption (a model captioner only for clips still in)
     rec["crop"] = _to_pixels(box, rec["width"], rec["height"])
     if not rejects or cfg.caption.captioner == "builtin":
-        c = _captioner(cfg.caption)(rec, final)
+        c = cap.with_sidecar(_captioner(cfg.caption)(rec, final), path)
         rec["caption"] = c
         rec["caption_variants"] = cap.caption_variants(
             c, cfg.caption.variants, cfg.caption.field_dropout, cfg.caption.seed, rec["clip_id"]

@@ -20,7 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from vitascope.errors import InputFileError, InvalidOptionError
 from vitascope.pipelines.avatar_inputs import MAX_SPEAKERS
 from vitascope.serve.pose import POSE_FILES, is_pose_model, motions, preview_gif
-from vitascope.serve.schemas import Health, JobCreated, JobList, JobOut, JobRequest, MotionOut
+from vitascope.serve.schemas import (
+    Health,
+    JobCreated,
+    JobList,
+    JobOut,
+    JobRequest,
+    LoraList,
+    LoraSaved,
+    MotionOut,
+)
 from vitascope.serve.security import BodyTooLargeError
 from vitascope.serve.service import JobService, ModelUnavailableError, UploadTooLargeError
 from vitascope.serve.store import STATES, JobStateError, QueueFullError
@@ -122,6 +131,7 @@ def make_router(service: JobService) -> APIRouter:
             defaults=None if w.defaults is None else dataclasses.asdict(w.defaults),
             limits=dataclasses.asdict(config.limits) | {"max_queue": config.max_queue},
             queue=store.counts(),
+            loras=service.loras.names(),
         )
 
     @router.post("/jobs", status_code=201, response_model=JobCreated, openapi_extra=_MULTIPART_DOC,
@@ -158,6 +168,11 @@ def make_router(service: JobService) -> APIRouter:
             )
         if not isinstance(fields, dict):
             return _error(422, "the JSON body must be an object with at least a 'prompt' field")
+        if isinstance(fields.get("loras"), str):  # a form field carries the list as JSON text
+            try:
+                fields["loras"] = json.loads(fields["loras"])
+            except json.JSONDecodeError as e:
+                return _error(422, f"field 'loras' must be a JSON list of {{name, weight}} objects ({e})")
         req = JobRequest.model_validate(fields)
         job = await run_in_threadpool(service.submit, req, image, audio, emotion, pose)
         return JobCreated(id=job.id, state=job.state, url=f"/v1/jobs/{job.id}")
@@ -174,6 +189,28 @@ def make_router(service: JobService) -> APIRouter:
         if name not in TEMPLATES:
             return _error(404, f"no motion template {name!r}; GET /v1/motions lists them")
         return Response(preview_gif(name), media_type="image/gif", headers={"Cache-Control": "max-age=3600"})
+
+    @router.get("/loras", response_model=LoraList, summary="LoRAs jobs may name (--lora-dir and uploads)")
+    def list_loras():
+        return LoraList(loras=service.loras.names())
+
+    @router.post("/loras", status_code=201, response_model=LoraSaved,
+                 summary="Upload a LoRA (.safetensors, multipart field 'file'); checked against the model")  # fmt: skip
+    async def upload_lora(request: Request):
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "multipart/form-data":
+            return _error(415, "upload the LoRA as multipart/form-data with the file in the field 'file'")
+        form = await request.form(max_files=1, max_fields=4)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return _error(422, "field 'file' must be the LoRA file upload")
+        data = await upload.read(config.max_upload_bytes + 1)
+        if len(data) > config.max_upload_bytes:
+            return _error(
+                413, f"the LoRA is larger than this server's limit ({config.max_upload_bytes} bytes)"
+            )
+        name, layers = await run_in_threadpool(service.upload_lora, data)
+        return LoraSaved(name=name, layers=layers)
 
     @router.get("/jobs", response_model=JobList, summary="List jobs, oldest first")
     def list_jobs(

@@ -44,6 +44,9 @@ def serve(
     max_steps: int = typer.Option(100, "--max-steps"),
     max_pixels: int = typer.Option(1280 * 720, "--max-pixels", help="Largest height*width per frame."),
     ui: bool = typer.Option(True, "--ui/--no-ui", help="Serve the web UI at /ui."),
+    lora_dir: Path | None = typer.Option(
+        None, "--lora-dir", help="Folder of LoRA .safetensors files jobs may name (by file stem)."
+    ),
 ) -> None:
     """Serve the HTTP API (/v1/jobs, docs at /docs) and the web UI (/ui) with a queue that survives restarts."""
     import uvicorn
@@ -79,6 +82,7 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_audio_seconds=max_audio_seconds,
         ui=ui,
+        lora_dir=lora_dir,
     )
     app = create_app(config)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

@@ -35,9 +35,14 @@ class ServeConfig:
     max_audio_seconds: float = 60.0  # avatar jobs: longer audio is refused while decoding
     max_attempts: int = 3  # a job interrupted this many times by restarts is failed instead of re-queued
     ui: bool = True
+    lora_dir: Path | None = None  # LoRA files (*.safetensors) jobs may name; uploads go to data/loras
 
     def __post_init__(self):
         object.__setattr__(self, "data", Path(self.data))
+        if self.lora_dir is not None:
+            object.__setattr__(self, "lora_dir", Path(self.lora_dir))
+            if not self.lora_dir.is_dir():
+                raise InvalidOptionError(f"--lora-dir {self.lora_dir} is not a folder")
         if self.store_path is not None:
             object.__setattr__(self, "store_path", Path(self.store_path))
         if not (0 <= self.port < 65536):
@@ -68,6 +73,10 @@ class ServeConfig:
     @property
     def outputs(self) -> Path:
         return self.data / "outputs"
+
+    @property
+    def lora_uploads(self) -> Path:
+        return self.data / "loras"
 
     def video_path(self, job_id: str) -> Path:
         check_job_id(job_id)

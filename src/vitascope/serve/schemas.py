@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from vitascope.pipelines.options import GenerationOptions
 from vitascope.serve.store import Job
@@ -27,6 +27,15 @@ AVATAR_FIELDS = (
     "image_size",
     "emotion",
 )  # task avatar only; its photo, audio (one per face) and emotion image arrive as files
+
+
+class LoraRef(BaseModel):
+    """One LoRA of a job: a name from GET /v1/loras (a --lora-dir file or an upload) and its weight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    weight: float = 1.0
 
 
 class JobRequest(BaseModel):
@@ -73,8 +82,14 @@ class JobRequest(BaseModel):
     rewrite: Literal["normal", "master", "structured"] | None = Field(
         None,
         description="Rewrite the prompt first with the built-in offline rewriter (docs/rewrite.md); the job's "
-        "prompt is then the rewritten one.",
+        "prompt is then the rewritten one, and the sidecar records both.",
     )
+    loras: list[LoraRef] | None = Field(
+        None,
+        description="LoRAs applied to this job only (PEFT adapters at run time): names from GET /v1/loras "
+        'with weights, e.g. [{"name": "purple", "weight": 0.8}].',
+    )
+    _rewrite: dict | None = PrivateAttr(None)  # what the rewrite did (original prompt, mode): the sidecar's
 
     @model_validator(mode="after")
     def _rewrite_prompt(self) -> JobRequest:
@@ -89,9 +104,20 @@ class JobRequest(BaseModel):
         if self.rewrite:
             from vitascope.rewrite import rewrite_prompt
 
-            self.prompt = rewrite_prompt(self.prompt, self.rewrite, "offline").prompt
+            result = rewrite_prompt(self.prompt, self.rewrite, "offline")
+            self.prompt = result.prompt
+            self._rewrite = result.to_dict()
             self.rewrite = None
+        if self.loras is not None and self.task == "avatar":
+            raise ValueError("field 'loras' does not apply to task 'avatar'")
         return self
+
+    def stored(self) -> dict:
+        """The job row's options: the set fields, plus `prompt_rewrite` when the prompt was rewritten."""
+        out = self.model_dump(exclude_none=True)
+        if self._rewrite is not None:
+            out["prompt_rewrite"] = self._rewrite
+        return out
 
     def to_options(self, image: str | None = None, pose: dict | None = None) -> GenerationOptions:
         """Build the shared option object (raises InvalidOptionError with the CLI's wording). pose: the
@@ -193,6 +219,15 @@ class MotionOut(BaseModel):
     preview_url: str = Field(description="An animated GIF of the template's skeleton.")
 
 
+class LoraList(BaseModel):
+    loras: list[str]
+
+
+class LoraSaved(BaseModel):
+    name: str = Field(description="The name to put in a job's loras.")
+    layers: int = Field(description="Layers of the served DiT the LoRA changes.")
+
+
 class Health(BaseModel):
     status: Literal["loading", "ready", "error"]
     error: str | None = None
@@ -202,3 +237,4 @@ class Health(BaseModel):
     defaults: dict | None = None
     limits: dict
     queue: dict[str, int]
+    loras: list[str] = []

@@ -40,6 +40,10 @@ class JobService:
         self.config = config
         self.store = store
         self.worker = worker
+        from vitascope.serve.loras import LoraLibrary
+
+        self.loras = LoraLibrary(config.lora_dir, config.lora_uploads)
+        self._shapes = None  # the served DiT on meta (see _shape_model)
 
     def submit(
         self,
@@ -86,7 +90,9 @@ class JobService:
         else:  # model still loading: check what the request states; the worker resolves the rest
             validate(options, self.config.limits)
 
-        stored = request.model_dump(exclude_none=True)
+        if request.loras:
+            self.check_loras([(r.name, r.weight) for r in request.loras])
+        stored = request.stored()
         saved = [upload]
         try:
             for kind, data in pose.items():  # the worker reads the file (also after a restart)
@@ -148,6 +154,41 @@ class JobService:
         d = self.worker.defaults
         serve_pose.check_figure(pixels, request.height or (d and d.height), request.width or (d and d.width))
         return pose
+
+    def check_loras(self, refs: list[tuple[str, float]]) -> None:
+        """Names known, weights in range, and (once the model is loaded) each file fits the served DiT."""
+        from vitascope.serve.loras import MAX_LORAS, check_weight
+
+        if len(refs) > MAX_LORAS:
+            raise InvalidOptionError(f"at most {MAX_LORAS} LoRAs per job, got {len(refs)}")
+        for name, weight in refs:
+            path = self.loras.path(name)
+            check_weight(weight)
+            shapes = self._shape_model()
+            if shapes is not None:
+                self.loras.check(path, shapes)
+
+    def upload_lora(self, data: bytes) -> tuple[str, int]:
+        """Check an uploaded LoRA file against the served DiT and keep it; (name for jobs, layers)."""
+        shapes = self._shape_model()
+        if shapes is None:
+            raise ModelUnavailableError(
+                "the model is still loading; upload the LoRA when /v1/health is ready"
+            )
+        return self.loras.save_upload(data, shapes)
+
+    def _shape_model(self):
+        """The served DiT's structure on the meta device (no weights): LoRA files are checked against it,
+        never against the worker's model, which may carry a running job's adapters. None while loading."""
+        pipe = self.worker.pipe
+        if pipe is None or self.worker.is_avatar:
+            return None
+        if self._shapes is None:
+            import torch
+
+            with torch.device("meta"):
+                self._shapes = type(pipe.dit)(pipe.dit.config)
+        return self._shapes
 
     def _submit_avatar(self, request: JobRequest, image, audio, emotion_image) -> Job:
         """Check the photo (and emotion image), decode every voice for real (limits, silence), find one face

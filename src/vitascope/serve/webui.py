@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 UI_PATH = "/ui"
 UPLOADED = "uploaded (keypoint JSON or video)"
+REWRITE_OFF = "off"
 GALLERY_SIZE = 24
 
 
@@ -49,10 +50,15 @@ def build_blocks(service: JobService):
                 return f"Job `{job_id}` {job.state}: {job.error or 'no reason given'}.", None
             time.sleep(0.25)
 
-    def run(task, prompt, negative, height, width, frames, steps, seed, guidance, image_path, progress):
+    def run(task, prompt, image_path, progress, negative, height, width, frames, steps, seed, guidance,
+            rewrite, loras, lora_weight):  # fmt: skip
         fields = dict(task=task, prompt=prompt, negative_prompt=negative or None, height=_int(height),
                       width=_int(width), frames=_int(frames), steps=_int(steps), seed=int(seed or 0))  # fmt: skip
         fields[guidance_field(service)] = guidance  # the one guidance this model reads
+        if rewrite and rewrite != REWRITE_OFF:
+            fields["rewrite"] = rewrite
+        if loras:
+            fields["loras"] = [{"name": n, "weight": float(lora_weight or 1.0)} for n in loras]
         image = Path(image_path).read_bytes() if image_path else None
         try:
             job = service.submit(JobRequest(**fields), image)
@@ -60,13 +66,17 @@ def build_blocks(service: JobService):
             raise gr.Error(str(e)) from e
         return follow(job.id, progress)
 
-    def t2v(prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
-        return run("t2v", prompt, negative, height, width, frames, steps, seed, guidance, None, progress)
+    def t2v(prompt, negative, height, width, frames, steps, seed, guidance, rewrite, loras, weight,
+            progress=gr.Progress()):  # fmt: skip
+        settings = (negative, height, width, frames, steps, seed, guidance, rewrite, loras, weight)
+        return run("t2v", prompt, None, progress, *settings)
 
-    def i2v(image, prompt, negative, height, width, frames, steps, seed, guidance, progress=gr.Progress()):
+    def i2v(image, prompt, negative, height, width, frames, steps, seed, guidance, rewrite, loras, weight,
+            progress=gr.Progress()):  # fmt: skip
         if not image:
             raise gr.Error("Upload a picture first: image-to-video starts from it.")
-        return run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
+        settings = (negative, height, width, frames, steps, seed, guidance, rewrite, loras, weight)
+        return run("i2v", prompt, image, progress, *settings)
 
     def avatar(image_path, audio_path, audio2_path, emotion, prompt, steps, seed, size, box,
                progress=gr.Progress()):  # fmt: skip
@@ -94,7 +104,7 @@ def build_blocks(service: JobService):
         fields = dict(task="i2v", prompt=prompt or "", motion=chosen, frames=_int(frames), steps=_int(steps),
                       seed=int(seed or 0))  # fmt: skip
         try:
-            job = service.submit(JobRequest(**fields), Path(image_path).read_bytes(), None, uploads)
+            job = service.submit(JobRequest(**fields), Path(image_path).read_bytes(), pose=uploads)
         except VitascopeError as e:
             raise gr.Error(str(e)) from e
         return follow(job.id, progress)
@@ -130,16 +140,26 @@ def build_blocks(service: JobService):
             seed = gr.Number(label="seed", value=0, precision=0, elem_id=f"{prefix}-seed")
             guidance = gr.Number(label="guidance", elem_id=f"{prefix}-guidance")  # relabelled on load
         negative = gr.Textbox(label="negative prompt", lines=1, elem_id=f"{prefix}-negative")
-        return negative, height, width, frames, steps, seed, guidance
+        with gr.Row():
+            rewrite = gr.Dropdown(
+                [REWRITE_OFF, "normal", "master", "structured"], value=REWRITE_OFF, label="prompt rewrite",
+                info="the built-in offline rewriter (English or Chinese); the sidecar keeps both prompts",
+                elem_id=f"{prefix}-rewrite",
+            )  # fmt: skip
+            loras = gr.Dropdown([], value=[], multiselect=True, label="LoRAs", elem_id=f"{prefix}-loras",
+                                info="from the server's --lora-dir and uploads to /v1/loras")  # fmt: skip
+            weight = gr.Number(label="LoRA weight", value=1.0, elem_id=f"{prefix}-lora-weight")
+        return negative, height, width, frames, steps, seed, guidance, rewrite, loras, weight
 
     def defaults():
         service.worker.ready.wait(timeout=5)
         d = service.worker.defaults
+        names = gr.update(choices=service.loras.names())
         if d is None or service.worker.is_avatar:
-            return [None] * 10
+            return [None] * 5 + [names] + [None] * 5 + [names]
         field = guidance_field(service)
         label = GUIDANCE_LABELS[field]
-        one = [d.height, d.width, d.frames, d.steps, gr.update(value=getattr(d, field), label=label)]
+        one = [d.height, d.width, d.frames, d.steps, gr.update(value=getattr(d, field), label=label), names]
         return one + one
 
     with gr.Blocks(title="Vitascope", analytics_enabled=False) as blocks:
@@ -148,21 +168,21 @@ def build_blocks(service: JobService):
         with gr.Tabs():
             with gr.Tab("Text to video", id="t2v"):
                 prompt = gr.Textbox(label="prompt", lines=2, elem_id="t2v-prompt")
-                negative, height, width, frames, steps, seed, guidance = settings("t2v")
+                opts = settings("t2v")
+                negative, height, width, frames, steps, seed, guidance, _, loras, _ = opts
                 go = gr.Button("Generate", variant="primary", elem_id="t2v-generate")
                 status = gr.Markdown(elem_id="t2v-status")
                 video = gr.Video(label="result", elem_id="t2v-video", autoplay=True)
-                go.click(t2v, [prompt, negative, height, width, frames, steps, seed, guidance], [status, video],
-                         concurrency_limit=None)  # fmt: skip
+                go.click(t2v, [prompt, *opts], [status, video], concurrency_limit=None)
             with gr.Tab("Image to video", id="i2v"):
                 image = gr.Image(label="first frame", type="filepath", elem_id="i2v-image")
                 prompt2 = gr.Textbox(label="prompt", lines=2, elem_id="i2v-prompt")
-                negative2, height2, width2, frames2, steps2, seed2, guidance2 = settings("i2v")
+                opts2 = settings("i2v")
+                negative2, height2, width2, frames2, steps2, seed2, guidance2, _, loras2, _ = opts2
                 go2 = gr.Button("Generate", variant="primary", elem_id="i2v-generate")
                 status2 = gr.Markdown(elem_id="i2v-status")
                 video2 = gr.Video(label="result", elem_id="i2v-video", autoplay=True)
-                go2.click(i2v, [image, prompt2, negative2, height2, width2, frames2, steps2, seed2, guidance2],
-                          [status2, video2], concurrency_limit=None)  # fmt: skip
+                go2.click(i2v, [image, prompt2, *opts2], [status2, video2], concurrency_limit=None)
             with gr.Tab("Pose", id="pose"):
                 note4 = gr.Markdown(elem_id="pose-note")
                 with gr.Row():
@@ -225,7 +245,20 @@ def build_blocks(service: JobService):
         blocks.load(
             defaults,
             None,
-            [height, width, frames, steps, guidance, height2, width2, frames2, steps2, guidance2],
+            [
+                height,
+                width,
+                frames,
+                steps,
+                guidance,
+                loras,
+                height2,
+                width2,
+                frames2,
+                steps2,
+                guidance2,
+                loras2,
+            ],
         )
         blocks.load(avatar_note, None, note)
         blocks.load(pose_note, None, note4)

@@ -54,6 +54,9 @@ class Worker:
         self._cancelled: set[str] = set()  # running jobs asked to stop; the store keeps the durable flag
         self._images: dict = {}  # job id -> uploaded pixels [H, W, 3], so the worker skips the stored PNG
         self._thread = threading.Thread(target=self._main, name="vitascope-worker", daemon=True)
+        from vitascope.serve.loras import LoraLibrary
+
+        self.loras = LoraLibrary(config.lora_dir, config.lora_uploads)
 
     # -- control (called from other threads) ----------------------------------------------------------
 
@@ -171,6 +174,7 @@ class Worker:
             image = str(self.config.data / stored)
         progress = self._progress_writer(job.id)
         should_stop = lambda: self._stopping.is_set() or job.id in self._cancelled  # noqa: E731
+        meta = {"prompt_rewrite": fields.pop("prompt_rewrite")} if "prompt_rewrite" in fields else {}
         if job.task == "avatar":
             self._generate_avatar(job, fields, image, progress, should_stop)
             return
@@ -178,13 +182,21 @@ class Worker:
         for kind in ("pose_json", "pose_video"):  # an uploaded motion source, stored under the data folder
             if fields.get(kind):
                 extra[kind] = str(self.config.data / fields.pop(kind))
-        self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
-            GenerationOptions(image=image, extra=extra, **fields),
-            limits=self.config.limits,
-            progress=progress,
-            should_stop=should_stop,
-            output=self.config.video_path(job.id),
-        )
+        from vitascope.serve.loras import job_loras
+
+        files = [(self.loras.path(r["name"]), float(r.get("weight", 1.0))) for r in fields.pop("loras", [])]
+        # This thread is the only one that touches the model: the adapters exist for this job alone.
+        with job_loras(self.pipe.dit, files) as applied:
+            if applied:
+                meta["loras"] = applied
+            self.pipe.generate(  # the decode streams into the mp4: memory does not grow with the frames
+                GenerationOptions(image=image, extra=extra, **fields),
+                limits=self.config.limits,
+                progress=progress,
+                should_stop=should_stop,
+                output=self.config.video_path(job.id),
+                metadata=meta or None,
+            )
 
     def _generate_avatar(self, job: Job, fields: dict, image, progress, should_stop) -> None:
         """An avatar job: AvatarOptions from the stored fields and files, the CLI's writer (save_avatar)."""

@@ -101,14 +101,15 @@ def _fg_threshold(border: np.ndarray, tones: np.ndarray) -> float:
     return float(np.clip(1.5 * np.percentile(d, 90), FG_DISTANCE, 100.0))
 
 
-def colour_name(rgb) -> str:
-    """Nearest palette colour by hue; unsaturated light colours are white."""
+def colour_name(rgb, palette: dict[str, tuple[int, int, int]] | None = None) -> str:
+    """Nearest palette colour by hue (`palette`: default the world's five, `world.ALL_COLOURS` adds the
+    colours it never draws at random); unsaturated light colours are white."""
     r, g, b = (float(v) / 255.0 for v in rgb)
     hue, sat, val = colorsys.rgb_to_hsv(r, g, b)
     if sat < 0.3:
         return "white"
     best, best_d = "red", 9.0
-    for name, ref in world.COLOURS.items():
+    for name, ref in (palette or world.COLOURS).items():
         if name == "white":
             continue
         ref_h = colorsys.rgb_to_hsv(*(v / 255.0 for v in ref))[0]
@@ -140,7 +141,7 @@ def _templates_error(alpha: np.ndarray, cx: float, cy: float, area: float) -> di
     return out
 
 
-def _measure(frame, dist, bg_all, labels, index, stats, want_shape):
+def _measure(frame, dist, bg_all, labels, index, stats, want_shape, palette=None):
     """One component -> dict(colour, x, y, area, shape errors or None)."""
     import cv2
 
@@ -162,7 +163,7 @@ def _measure(frame, dist, bg_all, labels, index, stats, want_shape):
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
     cx, cy = float((alpha * xs).sum() / area), float((alpha * ys).sum() / area)
     errors = _templates_error(alpha, cx - x0, cy - y0, area) if want_shape else None
-    return {"colour": colour_name(colour), "x": cx, "y": cy, "area": area, "errors": errors}
+    return {"colour": colour_name(colour, palette), "x": cx, "y": cy, "area": area, "errors": errors}
 
 
 def _background_at(f: np.ndarray, tones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +180,7 @@ def _background_at(f: np.ndarray, tones: np.ndarray) -> tuple[np.ndarray, np.nda
     return bg, np.linalg.norm(f - bg, axis=-1)
 
 
-def _components(frame, tones, threshold, want_shape):
+def _components(frame, tones, threshold, want_shape, palette=None):
     import cv2
 
     bg, dist = _background_at(frame.astype(np.float32), tones)
@@ -191,7 +192,7 @@ def _components(frame, tones, threshold, want_shape):
         return [], dist
     floor = max(6.0, 0.002 * h * w, 0.15 * float(areas.max()))
     keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= floor]
-    return [_measure(frame, dist, bg, labels, i, stats, want_shape) for i in keep], dist
+    return [_measure(frame, dist, bg, labels, i, stats, want_shape, palette) for i in keep], dist
 
 
 def _track(per_frame: list[list[dict]], scale: float) -> list[dict]:
@@ -247,8 +248,9 @@ def _vote(values: list[str]) -> str:
     return str(names[int(counts.argmax())])
 
 
-def analyze(video, background: str | None = None) -> Analysis:
-    """Measure objects and camera of uint8 frames [T, H, W, 3] (or one image [H, W, 3])."""
+def analyze(video, background: str | None = None, colours: dict | None = None) -> Analysis:
+    """Measure objects and camera of uint8 frames [T, H, W, 3] (or one image [H, W, 3]). `colours`: the
+    palette objects are named from (default the world's five; `world.ALL_COLOURS` adds purple, orange, pink)."""
     import cv2
 
     video = _as_video(video)
@@ -259,7 +261,7 @@ def analyze(video, background: str | None = None) -> Analysis:
     shape_frames = set(np.linspace(0, t - 1, min(t, _SHAPE_FRAMES)).round().astype(int).tolist())
     per_frame, valid = [], np.zeros((t, h, w), dtype=bool)
     for i in range(t):
-        comps, dist = _components(video[i], tones, threshold, i in shape_frames)
+        comps, dist = _components(video[i], tones, threshold, i in shape_frames, colours)
         per_frame.append(comps)
         # the camera is measured on background only: drop the foreground and a 3-pixel halo (blur)
         near = cv2.dilate((dist > threshold).astype(np.uint8), np.ones((7, 7), np.uint8))

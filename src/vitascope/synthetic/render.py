@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from vitascope.synthetic.world import (
+    ALL_COLOURS,
     BACKGROUNDS,
-    COLOURS,
     SQUARE_HALF,
     TRIANGLE_CIRCUM,
     SceneSpec,
@@ -106,7 +106,7 @@ def render(spec: SceneSpec) -> np.ndarray:
         for ox, oy in wrap_offsets(spec, obj)[1:]:  # a wrapping object also shows on the far side
             more = _coverage(shape_sdf(obj.shape, dx - np.float32(ox), dy - np.float32(oy), radius))
             alpha = np.maximum(alpha, more[..., None])
-        colour = np.array(COLOURS[obj.colour], dtype=np.float32)
+        colour = np.array(ALL_COLOURS[obj.colour], dtype=np.float32)
         frames = frames * (1.0 - alpha) + colour * alpha
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 

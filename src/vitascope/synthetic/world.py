@@ -36,6 +36,15 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "yellow": (240, 220, 40),
     "white": (245, 245, 245),
 }
+# Colours the world can render but never draws at random: the bundled demo model has never seen them, so
+# they are what a LoRA tutorial teaches it (docs/lora.md). Asked for explicitly (`sample_scene(colour=...)`,
+# `ObjectSpec`); the analyzer names them only when asked to (`analyze(..., colours=ALL_COLOURS)`).
+NEW_COLOURS: dict[str, tuple[int, int, int]] = {
+    "purple": (150, 60, 230),
+    "orange": (245, 140, 30),
+    "pink": (245, 110, 180),
+}
+ALL_COLOURS: dict[str, tuple[int, int, int]] = {**COLOURS, **NEW_COLOURS}
 MOTIONS = ("moving left", "moving right", "moving up", "moving down", "staying still")
 CAMERAS = ("static", "panning left", "panning right", "zooming in", "zooming out")
 # Each background is one or two flat tones; textured ones have a second tone laid out in world coordinates
@@ -99,7 +108,7 @@ class ObjectSpec:
     def __post_init__(self):
         _check(self.path, PATHS, "path")
         _check(self.shape, SHAPES, "shape")
-        _check(self.colour, tuple(COLOURS), "colour")
+        _check(self.colour, tuple(ALL_COLOURS), "colour")
         _check(self.motion, MOTIONS, "motion")
         if not 0.01 <= self.size <= 0.5:
             raise InvalidOptionError(
@@ -346,7 +355,7 @@ def sample_scene(
     camera = camera if camera is not None else constraints.pop("camera", None)
     constraints.pop("camera", None)
     background = constraints.pop("background", None)
-    for key, allowed in (("shape", SHAPES), ("colour", tuple(COLOURS)), ("motion", MOTIONS)):
+    for key, allowed in (("shape", SHAPES), ("colour", tuple(ALL_COLOURS)), ("motion", MOTIONS)):
         if constraints.get(key) is not None:
             _check(constraints[key], allowed, key)
     if background is not None:

@@ -5,13 +5,15 @@ The task is `DiTTask` with three differences: the DiT, VAE and text encoders com
 that trains (`convert.lora_peft.add_trainable_lora`); the export is one LoRA file (our default
 `diffusion_model.` format, docs/lora.md) instead of a transformer folder.
 
-Data: latent shards (`vitascope curate` output, or any folder with `<F>x<H>x<W>/index.json` bucket folders
-encoded with the base model's VAE), found under `--data`. The recipe is built by `lora_recipe`, from the
-shards it finds (one bucket per shape) and the base model's DiT config.
+Data (train/lora_data.py): latent shards (`vitascope curate` output, or any folder with `<F>x<H>x<W>/index.json`
+bucket folders encoded with the base model's VAE), or a folder of clip.mp4 + clip.txt pairs, encoded here with
+the base's VAE and text encoders (cached under the run). The recipe is built by `lora_recipe` from a preset
+(`lora`, `lora-i2v`), the data and the base model's DiT config and defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -21,34 +23,14 @@ import torch
 from vitascope.errors import InvalidOptionError
 from vitascope.models.dit.config import DiTConfig
 from vitascope.train.buckets import Bucket
-from vitascope.train.dit_task import DiTTask
+from vitascope.train.dit_task import DiTTask, _barrier
 from vitascope.train.options import LoraOptions
 from vitascope.train.recipes import Recipe, Stage
 
 log = logging.getLogger(__name__)
 
 LORA_FILE = "lora.safetensors"
-
-
-def find_shard_buckets(data: str | Path) -> dict[str, Path]:
-    """bucket key (`17x64x64`) -> folder, for every finished shard folder at most two levels under `data`."""
-    data = Path(data)
-    found: dict[str, Path] = {}
-    for index in (
-        sorted(data.glob("index.json"))
-        + sorted(data.glob("*/index.json"))
-        + sorted(data.glob("*/*/index.json"))
-    ):
-        key = index.parent.name
-        parts = key.split("x")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            found.setdefault(key, index.parent)
-    if not found:
-        raise InvalidOptionError(
-            f"no latent shards under {data}: expected <frames>x<height>x<width>/index.json folders "
-            "(the output of `vitascope curate` with latent encoding)"
-        )
-    return found
+RELEASED_WIDTH = 3072  # HunyuanVideo's hidden size, the only one diffusers' loader splits linear1 LoRAs at
 
 
 def _base_dit_config(base: Path) -> DiTConfig:
@@ -58,46 +40,87 @@ def _base_dit_config(base: Path) -> DiTConfig:
     return DiTConfig.from_dict(json.loads(cfg.read_text()))
 
 
+# The two presets. "lora": T2V on every Linear of the double/single blocks except the modulation ones
+# (musubi-tuner's choice, "blocks"; on a base narrower than the release "portable", which leaves out the
+# single blocks' linear1 so the file loads in diffusers), sized for the demo model (docs/lora.md tutorial). "lora-i2v": the official
+# HunyuanVideo-I2V LoRA script's recipe: I2V conditioning on every sample (first latent frame clean, token
+# replace), its target list (modulation linears included), rank 64, alpha 64, lr 1e-4.
+PRESETS = {
+    "lora": {"rank": 16, "alpha": None, "targets": None, "steps": 400, "lr": 1e-3, "i2v_prob": 0.0},
+    "lora-i2v": {"rank": 64, "alpha": 64.0, "targets": "i2v", "steps": 400, "lr": 1e-4, "i2v_prob": 1.0},
+}
+
+
 def lora_recipe(
     data: str | Path,
     base: str | Path | None = None,
     *,
-    rank: int = 16,
+    preset: str = "lora",
+    rank: int | None = None,
     alpha: float | None = None,
-    targets: str = "blocks",
-    steps: int = 300,
-    lr: float = 1e-3,
+    targets: str | None = None,
+    steps: int | None = None,
+    lr: float | None = None,
     batch_size: int = 2,
     seed: int = 0,
     sample_every: int = 0,
     checkpoint_every: int = 50,
 ) -> Recipe:
+    """A LoRA recipe on `data` (curated shards or a clip.mp4 + clip.txt folder, see train/lora_data.py) for
+    the `base` model folder (default: the bundled demo model); None options take the preset's value."""
     from vitascope.pipelines.loader import demo_model_path
+    from vitascope.train.lora_data import data_kind, find_shard_buckets, read_captions
 
+    if preset not in PRESETS:
+        raise InvalidOptionError(f"unknown LoRA preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    p = PRESETS[preset]
     base = Path(base) if base is not None else demo_model_path()
-    buckets = tuple(
-        Bucket(*(int(p) for p in key.split("x")), batch_size=batch_size) for key in find_shard_buckets(data)
-    )
+    dit = _base_dit_config(base)
     meta = json.loads((base / "vitascope.json").read_text()) if (base / "vitascope.json").exists() else {}
+    defaults = meta.get("defaults", {})
+    if p["i2v_prob"] > 0 and dit.image_condition_type != "token_replace":
+        raise InvalidOptionError(
+            f"--recipe {preset} needs a base model with token-replace I2V; {base} has "
+            f"image_condition_type={dit.image_condition_type!r}"
+        )
+    kind = data_kind(data)
+    if kind == "shards":
+        keys = list(find_shard_buckets(data))
+    else:  # the base model's default clip shape; captions are checked now, the videos when encoded
+        read_captions(data)
+        keys = [f"{defaults.get('frames', 17)}x{defaults.get('height', 64)}x{defaults.get('width', 64)}"]
+    buckets = tuple(Bucket(*(int(v) for v in k.split("x")), batch_size=batch_size) for k in keys)
+    pick = lambda name, value: p[name] if value is None else value  # noqa: E731
+    if (
+        targets is None and p["targets"] is None
+    ):  # "blocks", or "portable" where diffusers can't split linear1
+        targets = "blocks" if dit.hidden_size == RELEASED_WIDTH else "portable"
     return Recipe(
-        name="lora",
+        name=preset,
         kind="dit",
-        dit=_base_dit_config(base),
+        dit=dit,
         dataset="shards",
-        stages=(Stage("lora", steps, buckets),),
+        stages=(Stage("lora", pick("steps", steps), buckets),),
         text_len=int(meta.get("text", {}).get("max_length", 48)),
-        lr=lr,
+        lr=pick("lr", lr),
         ema_decay=0.0,  # a short fine-tune: export the weights as trained
-        t_shift=float(meta.get("defaults", {}).get("flow_shift", 1.0)),
+        t_shift=float(defaults.get("flow_shift", 1.0)),
         text_dropout=0.0,
         canonical_fraction=1.0,
+        i2v_prob=p["i2v_prob"],
         seed=seed,
         sample_every=sample_every,
         checkpoint_every=checkpoint_every,
         log_every=10,
         lora_options=LoraOptions(
-            base=str(base), shards=str(Path(data)), rank=rank, alpha=alpha, targets=targets
-        ),
+            base=str(base),
+            data=str(Path(data)),
+            data_kind=kind,
+            rank=pick("rank", rank),
+            alpha=p["alpha"] if alpha is None else alpha,
+            targets=pick("targets", targets),
+            fps=float(defaults.get("fps", 8)),
+        ),  # fmt: skip
     )
 
 
@@ -117,6 +140,7 @@ class LoraTask(DiTTask):
         opts = recipe.lora_options.adapter
         n = add_trainable_lora(pipe.dit, opts["rank"], opts["alpha"], opts["targets"])
         log.info("LoRA rank %d on %s: %d trainable parameters", opts["rank"], opts["targets"], n)
+        self._dit_class = type(pipe.dit)  # before the loop wraps it (FSDP makes a subclass)
         self.model = pipe.dit
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules, self.extra_optimizers = {}, {}
@@ -129,13 +153,34 @@ class LoraTask(DiTTask):
         self._frozen_loaded = True  # the VAE and text encoders came with the base model
         self.on_meta = False
         self.dit_config = pipe.dit.config
-        self._buckets = find_shard_buckets(recipe.lora_options.shards)
+        self._buckets = self._data_buckets()
+
+    def _data_buckets(self) -> dict[str, Path]:
+        """bucket key -> shard folder: the curated shards, or the clips encoded (once, cached) into the run."""
+        from vitascope.train.lora_data import encode_clip_folder, find_shard_buckets
+
+        opts = self.recipe.lora_options
+        if opts.data_kind == "shards":
+            return find_shard_buckets(opts.data)
+        bucket = self.recipe.stages[0].buckets[0]
+        cache = self.run_dir / "clip_latents"
+        shape = (bucket.frames, bucket.height, bucket.width)
+        if self.rank == 0:
+            encode_clip_folder(opts.data, self.base_pipe, shape, opts.fps, cache)
+        _barrier()
+        return {bucket.key: encode_clip_folder(opts.data, self.base_pipe, shape, opts.fps, cache)}
 
     def new_model(self, meta: bool = False) -> torch.nn.Module:
-        """A copy with the same (PEFT-wrapped) structure, for the loop's EMA and export copies."""
-        import copy
+        """A fresh DiT of the base's class with the same LoRA injected (same parameter names), for the loop's
+        EMA and export copies, which load the full (gathered) state into it: no deepcopy, which a model
+        sharded by FSDP refuses. meta: shapes only."""
+        from vitascope.convert.lora_peft import add_trainable_lora
 
-        return copy.deepcopy(self.model)
+        opts = self.recipe.lora_options.adapter
+        with torch.random.fork_rng(devices=[]), torch.device("meta") if meta else contextlib.nullcontext():
+            model = self._dit_class(self.dit_config)
+            add_trainable_lora(model, opts["rank"], opts["alpha"], opts["targets"])
+        return model
 
     def _load_frozen(self) -> None:  # everything came with the base model
         pass
@@ -144,7 +189,13 @@ class LoraTask(DiTTask):
         from vitascope.data.shards import LatentShards
 
         if bucket.key not in self.pools:
-            self.pools[bucket.key] = LatentShards(self._buckets[bucket.key])
+            pool = LatentShards(self._buckets[bucket.key])
+            if pool.text is not None:  # curated with a longer max_length: keep what the base model reads
+                n = self.recipe.text_len  # the LLM is causal and right-padded: the first n states are exact
+                pool.text = {
+                    k: v[:, :n] if v.dim() > 1 and k != "text_pooled" else v for k, v in pool.text.items()
+                }
+            self.pools[bucket.key] = pool
         return self.pools[bucket.key]
 
     def export(self, folder: Path, model: torch.nn.Module) -> Path:

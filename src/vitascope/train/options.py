@@ -111,12 +111,18 @@ class LoraOptions:
     the adapter's rank, alpha and target layers."""
 
     base: str
-    shards: str
+    data: str  # curated shards, or a folder of clip.mp4 + clip.txt (train/lora_data.py)
+    data_kind: str = "shards"  # "shards" | "clips"
     rank: int = 16
     alpha: float | None = None  # None: alpha = rank
     targets: str = "blocks"
+    fps: float = 8.0  # clips: frames are taken at this rate (the base model's)
 
     def __post_init__(self):
+        if self.data_kind not in ("shards", "clips"):
+            raise InvalidOptionError(
+                f"lora_options.data_kind must be 'shards' or 'clips', got {self.data_kind!r}"
+            )
         if self.rank < 1:
             raise InvalidOptionError(f"lora_options.rank must be >= 1, got {self.rank}")
         if self.alpha is not None and self.alpha <= 0:
