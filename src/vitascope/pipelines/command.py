@@ -89,7 +89,11 @@ def generate(
     wrap: bool = typer.Option(
         True, "--wrap/--no-wrap", help="Avatar: circular windows as the release (ties the end to the start)."
     ),
-    image_size: int = typer.Option(704, "--image-size", help="Avatar: short side of the reference photo."),
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        help="Avatar: short side of the reference photo (default: the model's, 704 for the release).",
+    ),
     max_audio_seconds: float | None = typer.Option(
         None, "--max-audio-seconds", help="Avatar: refuse longer audio."
     ),
@@ -172,6 +176,10 @@ def generate(
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
+    if model is None and audio is not None and image is not None:
+        from vitascope.pipelines.avatar_loader import avatar_demo_folder
+
+        model = avatar_demo_folder()  # a photo and a voice without --model: the bundled avatar demo
     if _is_avatar(model):
         return _generate_avatar(
             model=model,
@@ -296,7 +304,17 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         raise InvalidOptionError(
             f"{model} is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE"
         )
-    given = {"steps": steps, "flow_shift": flow_shift, "cfg_scale": cfg_scale}
+    from vitascope.pipelines.avatar_loader import avatar_folder, avatar_settings
+
+    defaults = avatar_settings(avatar_folder(model)).get("defaults", {})  # the folder's (the demo's) defaults
+    given = {
+        "steps": steps,
+        "flow_shift": flow_shift,
+        "cfg_scale": cfg_scale,
+        "image_size": kw["image_size"],
+        "negative_prompt": kw["negative_prompt"],
+    }
+    given = {k: v if v is not None else defaults.get(k) for k, v in given.items()}
     opts = AvatarOptions(
         image=str(image),
         audio=str(audio),
@@ -305,8 +323,6 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         face_box=parse_face_box(face_box) if face_box else None,
         deepcache=kw["deepcache"],
         wrap=kw["wrap"],
-        image_size=kw["image_size"],
-        negative_prompt=kw["negative_prompt"],
         max_audio_seconds=kw["max_audio_seconds"],
         **{k: v for k, v in given.items() if v is not None},
     )
