@@ -36,6 +36,10 @@ KNOWN = {
         "vitascope.pipelines.options",
     ): "a recipe's model defaults are checked against ModelDefaults",
     ("train/lora_task.py", "vitascope.pipelines.loader"): "LoRA previews generate with the pipeline",
+    (
+        "train/eval_command.py",
+        "vitascope.pipelines.avatar_eval",
+    ): "`vitascope eval --task avatar` runs the Avatar pipeline",
 }
 
 

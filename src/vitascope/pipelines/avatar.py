@@ -5,6 +5,10 @@ Steps, as the release runs them (docs/avatar.md):
   audio -> read_audio (16 kHz mono) -> Whisper windows per 25 fps frame           [1, F, 10, K, C]
         -> pad_audio_frames -> avatar_timeline (latent length, kept frames)
   face  -> find_face (detector or face_box) -> face_mask -> latent grid           [1, 1, 1, h, w]
+  several voices (ours): tracks [N, S] -> windows [1, N, F, 10, K, C]; faces left to right (or the given
+        boxes in order) -> disjoint masks [1, N, 1, h, w] (models/audio/speakers.py); the mp4 gets the mix
+  emotion (ours): a reference image (bundled name or file) resized to the photo -> VAE -> [1, 16, 1, h, w],
+        in the cond and no_audio branches (so the text guidance of steps 0-9 also pushes towards it)
   ref   -> VAE encode of the photo repeated to 129 frames (posterior mean)       [1, 16, 33, h, w]
   text  -> LLaVA(prefix + prompt, photo), CLIP pooled; branches cond / negative / no_audio
   denoise: shifted windows, per-window audio slices, face mask x0.6 for steps 0-9, two-regime CFG, DeepCache
@@ -35,7 +39,9 @@ class AvatarOptions:
     """What a user may set; the defaults are the release's (sample_gpu_poor.py / its README)."""
 
     image: object  # path or RGB uint8 [H, W, 3]
-    audio: object  # path of any common audio file, or float32 16 kHz mono samples [N]
+    audio: (
+        object  # path of any common audio file, or float32 16 kHz mono samples [N]; or a list: one per face
+    )
     prompt: str = ""
     seed: int = 0
     steps: int = 50
@@ -43,13 +49,28 @@ class AvatarOptions:
     cfg_scale: float = 7.5
     image_size: int = 704
     fps: float = 25.0
-    face_box: tuple[float, float, float, float] | None = None  # x, y, w, h in the input photo's pixels
+    face_box: tuple | None = None  # x, y, w, h in the input photo's pixels; or one box per voice, in order
     deepcache: bool = True
     wrap: bool = True  # the release's circular windows; False keeps windows inside the timeline
     negative_prompt: str | None = None  # None: the release's (T2V negative prompt + NEGATIVE_SUFFIX)
     max_audio_seconds: float | None = None
+    emotion_image: object = None  # path or RGB uint8 [H, W, 3] of the wanted expression (emotion module)
+    emotion: str | None = None  # or a bundled reference: neutral, happy, sad, angry, surprised
 
     def __post_init__(self):
+        from vitascope.pipelines.avatar_inputs import MAX_SPEAKERS, box_list, check_emotion, voice_list
+
+        voices = voice_list(self.audio)
+        if not 1 <= len(voices) <= MAX_SPEAKERS:
+            raise InvalidOptionError(f"give 1 to {MAX_SPEAKERS} audio tracks, got {len(voices)}")
+        boxes = box_list(self.face_box)
+        if boxes is not None and len(voices) > 1 and len(boxes) != len(voices):
+            raise InvalidOptionError(
+                f"{len(voices)} audio tracks but {len(boxes)} face box(es): give one box per voice, in order"
+            )
+        if boxes is not None and len(voices) == 1 and len(boxes) != 1:
+            raise InvalidOptionError(f"one audio track but {len(boxes)} face boxes")
+        check_emotion(self.emotion, self.emotion_image)
         if not isinstance(self.prompt, str):
             raise InvalidOptionError("prompt must be a string")
         if not 1 <= int(self.steps) <= 1000:
@@ -67,10 +88,21 @@ class AvatarOptions:
 
     def settings(self) -> dict:
         """Every setting, for the sidecar (inputs as given when they are paths)."""
+        from vitascope.pipelines.avatar_inputs import describe, voice_list
+
         out = dataclasses.asdict(self)
-        for k in ("image", "audio"):
-            out[k] = str(out[k]) if isinstance(out[k], (str, Path)) else f"<array {np.shape(out[k])}>"
+        out["image"] = describe(self.image)
+        voices = [describe(v) for v in voice_list(self.audio)]
+        out["audio"] = voices[0] if len(voices) == 1 and not isinstance(self.audio, (list, tuple)) else voices
+        if self.emotion_image is not None:
+            out["emotion_image"] = describe(self.emotion_image)
         return out
+
+    @property
+    def speakers(self) -> int:
+        from vitascope.pipelines.avatar_inputs import voice_list
+
+        return len(voice_list(self.audio))
 
 
 @dataclass
@@ -107,48 +139,52 @@ class AvatarPipeline:
     # ---- inputs ---------------------------------------------------------------------------------------------
     @staticmethod
     def read_inputs(opts: AvatarOptions):
-        """(photo resized [H, W, 3], original size (w, h), samples [N]); every input error before any model."""
+        """(photo resized [H, W, 3], original size (w, h), tracks [N, S] one per voice); every input error
+        before any model."""
         from vitascope.media import read_image
-        from vitascope.media_audio import read_audio
         from vitascope.models.audio.reference import resize_reference
+        from vitascope.pipelines.avatar_inputs import read_tracks
 
         photo = read_image(opts.image) if isinstance(opts.image, (str, Path)) else np.asarray(opts.image)
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
             raise InvalidOptionError(
                 f"the photo must be RGB uint8 [H, W, 3], got {photo.dtype} {photo.shape}"
             )
-        if isinstance(opts.audio, (str, Path)):
-            samples = read_audio(opts.audio, max_seconds=opts.max_audio_seconds)
-        else:
-            samples = np.asarray(opts.audio, dtype=np.float32).reshape(-1)
-        return resize_reference(photo, opts.image_size), (photo.shape[1], photo.shape[0]), samples
+        tracks = read_tracks(opts.audio, opts.max_audio_seconds)
+        return resize_reference(photo, opts.image_size), (photo.shape[1], photo.shape[0]), tracks
 
     @staticmethod
     def preflight(opts: AvatarOptions, detector=None) -> None:
-        """Read the photo and the audio and find the face (or check the given box): every input error before
-        any model runs. The CLI calls it before loading the weights."""
-        from vitascope.models.audio.face import check_box, find_face
+        """Read the photo, the audio and the emotion image and find the faces (or check the given boxes):
+        every input error before any model runs. The CLI calls it before loading the weights."""
+        from vitascope.pipelines.avatar_inputs import read_emotion
 
-        photo, (w, h), _ = AvatarPipeline.read_inputs(opts)
-        if opts.face_box is not None:
-            check_box(tuple(float(v) for v in opts.face_box), h, w)
-        else:
-            find_face(photo, detector=detector)
+        photo, original_wh, tracks = AvatarPipeline.read_inputs(opts)
+        _find_boxes(photo, original_wh, opts, len(tracks), detector)
+        read_emotion(opts.emotion, opts.emotion_image)
 
-    def face(self, photo: np.ndarray, original_wh, opts: AvatarOptions) -> torch.Tensor:
-        """Face mask at the latent grid [1, 1, 1, h, w]; a user box is in the input photo's pixels."""
-        from vitascope.models.audio.face import check_box, face_mask, find_face, latent_face_mask
+    def face(self, photo: np.ndarray, original_wh, opts: AvatarOptions, speakers: int = 1):
+        """Face masks at the latent grid [1, N, 1, h, w] (N = speakers) and the boxes in the resized photo;
+        a user box is in the input photo's pixels."""
+        from vitascope.models.audio.face import latent_face_mask
+        from vitascope.models.audio.speakers import speaker_masks
 
         H, W = photo.shape[:2]
-        box = None
-        if opts.face_box is not None:
-            ow, oh = original_wh
-            x, y, w, h = check_box(tuple(float(v) for v in opts.face_box), oh, ow)
-            sx, sy = W / ow, H / oh
-            box = (x * sx, y * sy, w * sx, h * sy)
-        box = find_face(photo, face_box=box, detector=self.detector)
+        boxes = _find_boxes(photo, original_wh, opts, speakers, self.detector)
         s = self.vae.config.spatial_compression_ratio
-        return latent_face_mask(face_mask(H, W, box), (H // s, W // s)), box
+        return latent_face_mask(speaker_masks(H, W, boxes), (H // s, W // s)), boxes
+
+    @torch.no_grad()
+    def emotion_latents(self, image: np.ndarray, size_hw) -> torch.Tensor:
+        """[1, C, 1, h, w]: the emotion reference resized to the photo's size, VAE posterior mean x scaling."""
+        from PIL import Image
+
+        H, W = size_hw
+        image = np.asarray(Image.fromarray(image).resize((W, H), Image.LANCZOS))
+        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 127.5 - 1.0  # [3, H, W]
+        vdt = next(self.vae.parameters()).dtype
+        z = self.vae.encode(x[None, :, None].to(self.device, vdt))
+        return z.float() * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def reference_latents(self, photo: np.ndarray) -> torch.Tensor:
@@ -198,18 +234,30 @@ class AvatarPipeline:
         from vitascope.flow.windows import count_windows, windowed_predict
         from vitascope.models.audio.whisper import audio_windows
         from vitascope.models.text.llava_avatar import PROMPT_PREFIX
+        from vitascope.pipelines.avatar_inputs import mix_tracks, read_emotion
 
         start = time.perf_counter()
-        photo, original_wh, samples = self.read_inputs(opts)
-        mask, box = self.face(photo, original_wh, opts)
-        audio = audio_windows(samples, self.whisper, self.feature_extractor, fps=opts.fps)  # [1, F, 10, K, C]
-        F = audio.shape[1]
+        photo, original_wh, tracks = self.read_inputs(opts)  # tracks [N, S]
+        emotion_image = read_emotion(opts.emotion, opts.emotion_image)
+        if emotion_image is not None and not getattr(self.dit, "has_emotion", False):
+            raise InvalidOptionError(
+                "this Avatar model has no emotion module (emotion_in / emotion_blocks): --emotion and "
+                "--emotion-image need a model trained with one"
+            )
+        mask, boxes = self.face(photo, original_wh, opts, len(tracks))  # [1, N, 1, h, w]
+        windows = [
+            audio_windows(t, self.whisper, self.feature_extractor, fps=opts.fps) for t in tracks
+        ]  # each [1, F, 10, K, C]
+        F = windows[0].shape[1]
         if F < 1:
             raise InvalidOptionError("the audio is shorter than one video frame (40 ms)")
-        padded = pad_audio_frames(audio, self.window)
-        timeline = avatar_timeline(padded.shape[1], self.window)
-        extra = timeline.audio_frames - padded.shape[1]
-        padded = torch.cat([padded, padded.new_zeros(1, extra, *padded.shape[2:])], dim=1).to(self.device)
+        padded = [pad_audio_frames(a, self.window) for a in windows]
+        timeline = avatar_timeline(padded[0].shape[1], self.window)
+        extra = timeline.audio_frames - padded[0].shape[1]
+        padded = [torch.cat([a, a.new_zeros(1, extra, *a.shape[2:])], dim=1) for a in padded]
+        # one voice: [1, L, 10, K, C] as the release; several: [1, N, L, 10, K, C]
+        padded = (padded[0] if len(padded) == 1 else torch.stack(padded, dim=1)).to(self.device)
+        samples = tracks[0] if len(tracks) == 1 else mix_tracks(tracks)
         ref = self.reference_latents(photo)
         prompt = PROMPT_PREFIX + opts.prompt
         cond = self.text([prompt], photo)
@@ -221,6 +269,11 @@ class AvatarPipeline:
             "fps": torch.full((1,), float(opts.fps), device=self.device),
         }
         branches = {"cond": cond, "negative": negative, "no_audio": cond}
+        if emotion_image is not None:
+            emotion = self.emotion_latents(emotion_image, photo.shape[:2])  # [1, C, 1, h, w]
+            branches["cond"] = branches["no_audio"] = dataclasses.replace(
+                cond, extra={**cond.extra, "emotion_latents": emotion.to(self.dtype)}
+            )
         predict = self._window_predict(branches, common, padded, mask, timeline, opts)
         schedule = avatar_windows(timeline, circular=opts.wrap)
         H, W = photo.shape[:2]
@@ -243,7 +296,7 @@ class AvatarPipeline:
             "options": opts.settings(),
             "prompt_used": prompt,
             "negative_prompt_used": self.negative_prompt(opts),
-            "face_box_resized": [round(float(v), 2) for v in box],
+            "face_box_resized": [round(float(v), 2) for v in boxes[0]],
             "size": [W, H],
             "audio_seconds": round(len(samples) / 16000, 4),
             "timeline": dataclasses.asdict(timeline),
@@ -252,6 +305,14 @@ class AvatarPipeline:
             "model": self.identity,
             "seconds_denoise": seconds,
         }
+        if len(tracks) > 1:
+            meta["speakers"] = _speakers_meta(opts, tracks, boxes)
+            meta["audio_muxed_mix"] = f"sum of the {len(tracks)} tracks, scaled down only if it would clip"
+        if emotion_image is not None:
+            meta["emotion"] = {
+                "reference": f"bundled {opts.emotion}" if opts.emotion else "emotion_image",
+                "latents": f"VAE posterior mean of the reference resized to {W}x{H} (cond and no_audio)",
+            }
         return AvatarResult(latents[:, :, : timeline.kept_frames], F, samples, float(opts.fps), meta)
 
     def _window_predict(self, branches, common, audio, mask, timeline, opts):
@@ -261,13 +322,19 @@ class AvatarPipeline:
         from vitascope.models.audio.deepcache import AvatarDeepCache
 
         cache = AvatarDeepCache(self.dit, timeline.latent_frames, enabled=opts.deepcache)
-        zeros = torch.zeros_like(audio[:, :1]).expand(-1, 4 * self.window - 3, *audio.shape[2:])
+        td = audio.ndim - 4  # the frame axis: 1 for one voice [1, L, 10, K, C], 2 for [1, N, L, 10, K, C]
+        shape = list(audio.shape)
+        shape[td] = 4 * self.window - 3
+        zeros = audio.new_zeros(shape)
         face = mask.to(self.device)
 
         def predict(x_win, t, branch, step):
             idx = window_audio_indices(step.window, timeline).to(self.device)
             T = x_win.shape[2]
-            window_audio = audio[:, idx[: 4 * T - 3]] if branch == "cond" else zeros[:, : 4 * T - 3]
+            if branch == "cond":
+                window_audio = audio.index_select(td, idx[: 4 * T - 3])
+            else:
+                window_audio = zeros.narrow(td, 0, 4 * T - 3)
             base = branches[branch]
             extra = {
                 **base.extra,
@@ -318,3 +385,35 @@ class AvatarPipeline:
                 yield video
             if left <= 0 or plain:
                 break
+
+
+def _find_boxes(photo: np.ndarray, original_wh, opts: AvatarOptions, speakers: int, detector=None) -> list:
+    """One box per voice in the resized photo: the user's (input photo pixels, checked there, in order), or the
+    largest detected face for one voice, the detected faces left to right for several."""
+    from vitascope.models.audio.face import check_box, find_face
+    from vitascope.models.audio.speakers import find_faces
+    from vitascope.pipelines.avatar_inputs import box_list
+
+    H, W = photo.shape[:2]
+    given = box_list(opts.face_box)
+    if given is not None:
+        ow, oh = original_wh
+        sx, sy = W / ow, H / oh
+        given = [check_box(b, oh, ow) for b in given]
+        given = [(x * sx, y * sy, w * sx, h * sy) for x, y, w, h in given]
+    if speakers == 1:
+        return [find_face(photo, face_box=given[0] if given else None, detector=detector)]
+    return find_faces(photo, speakers, face_boxes=given, detector=detector)
+
+
+def _speakers_meta(opts: AvatarOptions, tracks: np.ndarray, boxes) -> list[dict]:
+    from vitascope.pipelines.avatar_inputs import describe, voice_list
+
+    return [
+        {
+            "audio": describe(v),
+            "face_box_resized": [round(float(c), 2) for c in box],
+            "audio_seconds": round(float(np.flatnonzero(t).max(initial=-1) + 1) / 16000, 4),
+        }
+        for v, t, box in zip(voice_list(opts.audio), tracks, boxes, strict=True)
+    ]

@@ -132,6 +132,7 @@ def load_avatar_pipeline(
         "weights": str(folder.transformer),
         "weights_bytes": folder.transformer.stat().st_size,
         "face_detector": "release (TorchScript)" if detector else "opencv haar cascade",
+        "emotion_module": dit.has_emotion,
     }
     if weights_key:
         identity["weights_key"] = weights_key

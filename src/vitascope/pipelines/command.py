@@ -80,8 +80,16 @@ def generate(
     image: Path | None = typer.Option(
         None, "--image", "-i", help="First frame for image-to-video; the reference photo for an Avatar model."
     ),
-    face_box: str | None = typer.Option(
-        None, "--face-box", help="Avatar: the face as x,y,w,h pixels of the photo (skips detection)."
+    face_box: list[str] = typer.Option(
+        [],
+        "--face-box",
+        help="Avatar: the face as x,y,w,h pixels of the photo (skips detection); one per --audio, in order.",
+    ),
+    emotion_image: Path | None = typer.Option(
+        None, "--emotion-image", help="Avatar with an emotion module: a face showing the wanted expression."
+    ),
+    emotion: str | None = typer.Option(
+        None, "--emotion", help="Avatar: a bundled expression: neutral, happy, sad, angry or surprised."
     ),
     deepcache: bool = typer.Option(
         True, "--deepcache/--no-deepcache", help="Avatar: DeepCache as the release runs it."
@@ -159,11 +167,12 @@ def generate(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
-    audio: Path | None = typer.Option(
-        None,
+    audio: list[Path] = typer.Option(
+        [],
         "--audio",
-        help="With an Avatar model: the voice that drives the video. Otherwise: audio muxed into the mp4 (AAC), "
-        "cut or padded to the video's length.",
+        help="With an Avatar model: the voice that drives the video; repeat it for several faces (matched left "
+        "to right, or to --face-box in order). Otherwise: audio muxed into the mp4 (AAC), cut or padded to "
+        "the video's length.",
     ),
 ) -> None:
     """Generate a video from a prompt (and optionally a first-frame image).
@@ -193,6 +202,8 @@ def generate(
             flow_shift=flow_shift,
             cfg_scale=cfg_scale,
             face_box=face_box,
+            emotion_image=emotion_image,
+            emotion=emotion,
             deepcache=deepcache,
             wrap=wrap,
             image_size=image_size,
@@ -201,10 +212,17 @@ def generate(
             dtype=dtype,
             weights_key=weights_key,
         )
-    if prompt is None:
-        from vitascope.errors import InvalidOptionError
+    from vitascope.errors import InvalidOptionError
 
+    if prompt is None:
         raise InvalidOptionError("--prompt is required (an Avatar model takes --image and --audio instead)")
+    avatar_only = {"--face-box": face_box, "--emotion": emotion, "--emotion-image": emotion_image}
+    used = [k for k, v in avatar_only.items() if v]
+    if used or len(audio) > 1:
+        raise InvalidOptionError(
+            f"{', '.join(used) or 'several --audio'}: only with an Avatar model (--model pointing at one)"
+        )
+    audio = audio[0] if audio else None
     speed = SpeedOptions(offload=offload, quantize=quantize, compile=compile_, attention=attention)
     rewritten = None
     if rewrite:
@@ -300,9 +318,14 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
     from vitascope.pipelines.avatar_loader import load_avatar_pipeline
     from vitascope.pipelines.avatar_output import save_avatar
 
-    if image is None or audio is None:
+    if image is None or not audio:
         raise InvalidOptionError(
             f"{model} is the audio-driven Avatar model: pass --image PHOTO and --audio VOICE"
+        )
+    boxes = [parse_face_box(b) for b in face_box]
+    if len(audio) > 1 and boxes and len(boxes) != len(audio):
+        raise InvalidOptionError(
+            f"{len(audio)} --audio but {len(boxes)} --face-box: give one box per voice, in the same order"
         )
     from vitascope.pipelines.avatar_loader import avatar_folder, avatar_settings
 
@@ -317,10 +340,12 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
     given = {k: v if v is not None else defaults.get(k) for k, v in given.items()}
     opts = AvatarOptions(
         image=str(image),
-        audio=str(audio),
+        audio=str(audio[0]) if len(audio) == 1 else [str(a) for a in audio],
         prompt=kw["prompt"],
         seed=seed,
-        face_box=parse_face_box(face_box) if face_box else None,
+        face_box=(boxes[0] if len(boxes) == 1 else tuple(boxes)) if boxes else None,
+        emotion_image=str(kw["emotion_image"]) if kw["emotion_image"] else None,
+        emotion=kw["emotion"],
         deepcache=kw["deepcache"],
         wrap=kw["wrap"],
         max_audio_seconds=kw["max_audio_seconds"],
@@ -330,7 +355,8 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
     pipe = load_avatar_pipeline(model, device=kw["device"], dtype=kw["dtype"], weights_key=kw["weights_key"])
     result = pipe.generate(opts, progress=_progress_bar("denoising"))
     out = save_avatar(pipe, result, output)
-    typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with audio, seed {opts.seed})")
+    voices = f"{opts.speakers} voices mixed" if opts.speakers > 1 else "audio"
+    typer.echo(f"wrote {out} ({result.frames} frames at {result.fps:g} fps with {voices}, seed {opts.seed})")
 
 
 def _activation_bytes(pipe, opts) -> int:

@@ -3,7 +3,7 @@
     <folder>/ckpts/hunyuan-video-t2v-720p/transformers/mp_rank_00_model_states.pt  {"module": state dict}
                                          /transformers/config.json (rope sizes; the release has none)
                   hunyuan-video-t2v-720p/vae/, llava_llama_image/, text_encoder_2/, whisper-tiny/, det_align/
-Width 32, one double and one single block, a 4-layer 16-wide Whisper: `load_avatar_pipeline` loads it exactly
+Width 32, one double and one single block (and the emotion module when asked), a 4-layer 16-wide Whisper: `load_avatar_pipeline` loads it exactly
 as it loads the release.
 """
 
@@ -31,8 +31,9 @@ def _tiny_whisper(folder: Path, seed: int) -> None:
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
 
 
-def write_tiny_avatar(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny folder; returns `folder` (pass it, or folder/ckpts, as --model)."""
+def write_tiny_avatar(folder: str | Path, seed: int = 0, emotion: bool = False) -> Path:
+    """Write the tiny folder; returns `folder` (pass it, or folder/ckpts, as --model). emotion: the DiT has
+    the emotion module too (random like everything else, so an emotion image changes the output)."""
     from vitascope.io.files import torch_save_atomic, write_json_atomic
     from vitascope.models.audio.avatar_dit import AvatarDiT, avatar_config
     from vitascope.models.text.tiny import tiny_clip_text_model, tiny_clip_tokenizer, tiny_llava
@@ -53,7 +54,9 @@ def write_tiny_avatar(folder: str | Path, seed: int = 0) -> Path:
     base = tiny_dit_config(text_dim=llava.config.text_config.hidden_size, pooled_dim=32)
     config = avatar_config(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
     config = dataclasses.replace(config, guidance_embed=False)
-    dit = AvatarDiT(config, audio_channels=16, audio_layers=5, adapter_dim_head=16, audio_hidden=32)
+    dit = AvatarDiT(
+        config, audio_channels=16, audio_layers=5, adapter_dim_head=16, audio_hidden=32, emotion=emotion
+    )
     _reseed(dit, seed)
     path = ckpts / DIT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

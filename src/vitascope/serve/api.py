@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vitascope.errors import InputFileError, InvalidOptionError
+from vitascope.pipelines.avatar_inputs import MAX_SPEAKERS
 from vitascope.serve.schemas import Health, JobCreated, JobList, JobOut, JobRequest
 from vitascope.serve.security import BodyTooLargeError
 from vitascope.serve.service import JobService, ModelUnavailableError, UploadTooLargeError
@@ -33,10 +34,12 @@ _MULTIPART_DOC = {
                 "schema": {
                     "type": "object",
                     "description": "The JobRequest fields as form fields, plus the image file (task i2v) or the "
-                    "photo `image` and the voice `audio` (task avatar).",
+                    "photo `image`, the voice `audio` (task avatar; repeat the field for several faces, matched "
+                    "left to right or to face_box in order) and optionally `emotion_image`.",
                     "properties": {
                         "image": {"type": "string", "format": "binary"},
-                        "audio": {"type": "string", "format": "binary"},
+                        "audio": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "emotion_image": {"type": "string", "format": "binary"},
                         "prompt": {"type": "string"},
                     },
                 }
@@ -119,23 +122,27 @@ def make_router(service: JobService) -> APIRouter:
                  summary="Submit a generation job (JSON, or multipart with an image)")  # fmt: skip
     async def submit(request: Request):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        image = audio = None
+        image = audio = emotion = None
         if kind == "application/json":
             try:
                 fields = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 return _error(400, f"the body is not valid JSON ({e})")
         elif kind == "multipart/form-data":
-            form = await request.form(max_files=2, max_fields=32)
-            fields = {k: v for k, v in form.items() if k not in ("image", "audio") and v != ""}
+            form = await request.form(max_files=2 + MAX_SPEAKERS, max_fields=32)
+            names = ("image", "audio", "emotion_image")
+            fields = {k: v for k, v in form.items() if k not in names and v != ""}
             files = {}
-            for name in ("image", "audio"):
-                upload = form.get(name)
-                if upload is not None and isinstance(upload, str):
+            for name in names:
+                uploads = form.getlist(name)
+                if len(uploads) > (MAX_SPEAKERS if name == "audio" else 1):
+                    return _error(422, f"too many {name!r} files ({len(uploads)})")
+                if any(isinstance(u, str) for u in uploads):
                     return _error(422, f"field {name!r} must be a file upload, not text")
-                if upload is not None:
-                    files[name] = await upload.read(config.max_upload_bytes + 1)
-            image, audio = files.get("image"), files.get("audio")
+                files[name] = [await u.read(config.max_upload_bytes + 1) for u in uploads]
+            image = files["image"][0] if files["image"] else None
+            emotion = files["emotion_image"][0] if files["emotion_image"] else None
+            audio = files["audio"] if len(files["audio"]) > 1 else (files["audio"] or [None])[0]
         else:
             return _error(
                 415, "send the job as application/json, or as multipart/form-data when uploading an image"
@@ -143,7 +150,7 @@ def make_router(service: JobService) -> APIRouter:
         if not isinstance(fields, dict):
             return _error(422, "the JSON body must be an object with at least a 'prompt' field")
         req = JobRequest.model_validate(fields)
-        job = await run_in_threadpool(service.submit, req, image, audio)
+        job = await run_in_threadpool(service.submit, req, image, audio, emotion)
         return JobCreated(id=job.id, state=job.state, url=f"/v1/jobs/{job.id}")
 
     @router.get("/jobs", response_model=JobList, summary="List jobs, oldest first")

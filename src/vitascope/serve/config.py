@@ -77,10 +77,15 @@ class ServeConfig:
         check_job_id(job_id)
         return self.uploads / f"{job_id}.png"
 
-    def audio_path(self, job_id: str) -> Path:
-        """An avatar job's audio, re-encoded as 16 kHz mono wav after it decoded."""
+    def audio_path(self, job_id: str, index: int = 0) -> Path:
+        """An avatar job's audio (voice `index` of several), re-encoded as 16 kHz mono wav after it decoded."""
         check_job_id(job_id)
-        return self.uploads / f"{job_id}.wav"
+        return self.uploads / (f"{job_id}.wav" if index == 0 else f"{job_id}-{int(index)}.wav")
+
+    def emotion_path(self, job_id: str) -> Path:
+        """An avatar job's emotion reference image, re-encoded as PNG."""
+        check_job_id(job_id)
+        return self.uploads / f"{job_id}-emotion.png"
 
     def make_dirs(self) -> None:
         for d in (self.data, self.uploads, self.outputs, self.db_path.parent):

@@ -25,7 +25,8 @@ AVATAR_FIELDS = (
     "deepcache",
     "wrap",
     "image_size",
-)  # task avatar only; its photo and audio arrive as files
+    "emotion",
+)  # task avatar only; its photo, audio (one per face) and emotion image arrive as files
 
 
 class JobRequest(BaseModel):
@@ -49,11 +50,20 @@ class JobRequest(BaseModel):
     cache: str | None = Field(
         None, description="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
     )
-    face_box: str | None = Field(None, description="avatar: the face as X,Y,W,H in the photo's pixels.")
+    face_box: str | None = Field(
+        None,
+        description="avatar: the face as X,Y,W,H in the photo's pixels; with several audio files one box per "
+        "file, in order, separated by ';'.",
+    )
     deepcache: bool | None = Field(None, description="avatar: reuse deep features between steps.")
     wrap: bool | None = Field(None, description="avatar: circular windows (the release's default).")
     image_size: int | None = Field(
         None, description="avatar: short side of the photo, a multiple of 64 (704)."
+    )
+    emotion: str | None = Field(
+        None,
+        description="avatar: a bundled expression (neutral, happy, sad, angry, surprised), or upload the file "
+        "`emotion_image`; the model needs an emotion module.",
     )
     rewrite: Literal["normal", "master", "structured"] | None = Field(
         None,
@@ -81,9 +91,9 @@ class JobRequest(BaseModel):
         return GenerationOptions(image=image, **self.model_dump(include=set(OPTION_FIELDS)))
 
 
-def avatar_options(fields: dict, image, audio, max_audio_seconds: float | None):
-    """The stored fields of an avatar job + its photo and audio -> AvatarOptions (InvalidOptionError on bad
-    values, the CLI's wording)."""
+def avatar_options(fields: dict, image, audio, max_audio_seconds: float | None, emotion_image=None):
+    """The stored fields of an avatar job + its photo, audio (one, or a list: one per face) and emotion image
+    -> AvatarOptions (InvalidOptionError on bad values, the CLI's wording)."""
     from vitascope.errors import InvalidOptionError
     from vitascope.models.audio.face import parse_face_box
     from vitascope.pipelines.avatar import AvatarOptions
@@ -96,13 +106,17 @@ def avatar_options(fields: dict, image, audio, max_audio_seconds: float | None):
         for k in ("seed", "steps", "deepcache", "wrap", "image_size")
         if fields.get(k) is not None
     }
-    box = fields.get("face_box")
+    boxes = (
+        [parse_face_box(b.strip()) for b in fields["face_box"].split(";")] if fields.get("face_box") else []
+    )
     return AvatarOptions(
         image=image,
         audio=audio,
         prompt=fields.get("prompt") or "",
-        face_box=parse_face_box(box) if box else None,
+        face_box=(boxes[0] if len(boxes) == 1 else tuple(boxes)) if boxes else None,
         max_audio_seconds=max_audio_seconds,
+        emotion=fields.get("emotion"),
+        emotion_image=emotion_image,
         **kw,
     )
 

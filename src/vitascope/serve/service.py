@@ -40,8 +40,15 @@ class JobService:
         self.store = store
         self.worker = worker
 
-    def submit(self, request: JobRequest, image: bytes | None = None, audio: bytes | None = None) -> Job:
-        """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses."""
+    def submit(
+        self,
+        request: JobRequest,
+        image: bytes | None = None,
+        audio: bytes | list[bytes] | None = None,
+        emotion_image: bytes | None = None,
+    ) -> Job:
+        """Validate, store the upload, queue the job and wake the worker. Raises VitascopeError subclasses.
+        audio: one voice, or a list (task avatar: one per face); emotion_image: task avatar only."""
         if self.worker.status == "error":
             raise ModelUnavailableError(
                 f"the model failed to load ({self.worker.load_error}); fix it and restart"
@@ -51,9 +58,11 @@ class JobService:
                 f"the served model does not do task {request.task!r}; it supports {list(self.worker.tasks)}"
             )
         if request.task == "avatar":
-            return self._submit_avatar(request, image, audio)
-        if audio is not None:
-            raise InvalidOptionError("an audio file was uploaded with a video task: use task 'avatar'")
+            return self._submit_avatar(request, image, audio, emotion_image)
+        if audio is not None or emotion_image is not None:
+            raise InvalidOptionError(
+                "an audio or emotion file was uploaded with a video task: use task 'avatar'"
+            )
         if request.task == "i2v" and image is None:
             raise InvalidOptionError(
                 "task 'i2v' needs an input image: send the request as multipart/form-data with the picture "
@@ -88,21 +97,39 @@ class JobService:
         log.info("job %s queued (%s)", job_id, request.task)
         return job
 
-    def _submit_avatar(self, request: JobRequest, image: bytes | None, audio: bytes | None) -> Job:
-        """Check the photo, decode the audio for real (limits, silence), then store both atomically."""
+    def _submit_avatar(self, request: JobRequest, image, audio, emotion_image) -> Job:
+        """Check the photo (and emotion image), decode every voice for real (limits, silence), find one face
+        per voice, then store the files atomically."""
         from vitascope.serve.schemas import avatar_options
 
-        if image is None or audio is None:
-            missing = " and ".join(n for n, v in (("image", image), ("audio", audio)) if v is None)
+        voices = audio if isinstance(audio, list) else [] if audio is None else [audio]
+        if image is None or not voices:
+            missing = " and ".join(n for n, v in (("image", image), ("audio", voices)) if not v)
             raise InvalidOptionError(
                 f"task 'avatar' needs a photo and a voice recording: send multipart/form-data with the file "
                 f"field(s) {missing} (missing here)"
             )
         pixels = np.asarray(check_image(image, self.config))  # [H, W, 3]
-        samples = check_audio(audio, self.config)  # [N] 16 kHz mono
+        tracks = [
+            check_audio(v, self.config, allow_silent=len(voices) > 1) for v in voices
+        ]  # each [N] 16 kHz
+        if not any(np.abs(t).max(initial=0.0) > 1e-4 for t in tracks):
+            raise InputFileError("every uploaded audio track is silent; at least one voice must speak")
+        emotion = np.asarray(check_image(emotion_image, self.config)) if emotion_image is not None else None
         stored = request.model_dump(exclude_none=True)
-        opts = avatar_options(stored, pixels, samples, self.config.max_audio_seconds)
-        _check_face(pixels, opts.face_box, getattr(self.worker.pipe, "detector", None))
+        opts = avatar_options(
+            stored, pixels, tracks if len(tracks) > 1 else tracks[0], self.config.max_audio_seconds, emotion
+        )
+        _check_face(pixels, opts, getattr(self.worker.pipe, "detector", None))
+        dit = getattr(self.worker.pipe, "dit", None)
+        if (
+            (opts.emotion or emotion is not None)
+            and dit is not None
+            and not getattr(dit, "has_emotion", False)
+        ):
+            raise InvalidOptionError(
+                "the served Avatar model has no emotion module: drop emotion / emotion_image"
+            )
         h, w = pixels.shape[:2]
         work = opts.image_size * opts.image_size * max(h, w) // min(h, w)  # the resized photo's pixels
         if work > self.config.limits.max_pixels:
@@ -115,23 +142,31 @@ class JobService:
                 f"steps must be at most {self.config.limits.max_steps} on this server, got {opts.steps}"
             )
         job_id = uuid.uuid4().hex
-        upload, voice = self.config.upload_path(job_id), self.config.audio_path(job_id)
+        upload = self.config.upload_path(job_id)
+        written = [upload]
         _save_png(pixels, upload)
         try:
             from vitascope.media_audio import write_audio
 
-            write_audio(samples, voice)  # atomic; the worker reads this file (also after a restart)
+            rel = []
+            for k, samples in enumerate(tracks):  # atomic; the worker reads these (also after a restart)
+                written.append(write_audio(samples, self.config.audio_path(job_id, k)))
+                rel.append(str(written[-1].relative_to(self.config.data)))
+            if emotion is not None:
+                written.append(self.config.emotion_path(job_id))
+                _save_png(emotion, written[-1])
+                stored["emotion_image"] = str(written[-1].relative_to(self.config.data))
             stored["image"] = str(upload.relative_to(self.config.data))
-            stored["audio"] = str(voice.relative_to(self.config.data))
+            stored["audio"] = rel[0] if len(rel) == 1 else rel
             self.worker.hold_image(job_id, pixels)
             job = self.store.submit(job_id, "avatar", stored, self.config.max_queue)
         except BaseException:
-            upload.unlink(missing_ok=True)
-            voice.unlink(missing_ok=True)
+            for path in written:
+                Path(path).unlink(missing_ok=True)
             self.worker.take_image(job_id)
             raise
         self.worker.wake()
-        log.info("job %s queued (avatar, %.2f s of audio)", job_id, samples.size / 16000)
+        log.info("job %s queued (avatar, %d voice(s), %.2f s)", job_id, len(tracks), tracks[0].size / 16000)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -188,7 +223,7 @@ def check_image(data: bytes, config: ServeConfig):
     return picture.convert("RGB")
 
 
-def check_audio(data: bytes, config: ServeConfig) -> np.ndarray:
+def check_audio(data: bytes, config: ServeConfig, allow_silent: bool = False) -> np.ndarray:
     """Decode an uploaded audio file for real (size, duration and silence limits); float32 16 kHz mono [N].
     The bytes go to a private temporary file that is always removed: a refused upload leaves nothing."""
     import os
@@ -209,7 +244,7 @@ def check_audio(data: bytes, config: ServeConfig) -> np.ndarray:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         try:
-            return read_audio(tmp, max_seconds=config.max_audio_seconds)
+            return read_audio(tmp, max_seconds=config.max_audio_seconds, allow_silent=allow_silent)
         except InputFileError as e:  # the temporary name means nothing to the client
             raise InputFileError(
                 str(e).replace(f"audio {tmp}", "the uploaded audio").replace(tmp, "the upload")
@@ -218,13 +253,19 @@ def check_audio(data: bytes, config: ServeConfig) -> np.ndarray:
         os.unlink(tmp)
 
 
-def _check_face(pixels: np.ndarray, box, detector) -> None:
-    """The given face box fits the photo, or a face is found (the served model's detector, else Haar), so a
-    photo without a face is refused now rather than failing in the queue."""
+def _check_face(pixels: np.ndarray, opts, detector) -> None:
+    """The given face boxes fit the photo, or the faces are found (one per voice; the served model's
+    detector, else Haar or the drawn-face finder), so a bad photo is refused now rather than in the queue."""
     from vitascope.models.audio.face import check_box, find_face
+    from vitascope.models.audio.speakers import find_faces
+    from vitascope.pipelines.avatar_inputs import box_list
 
-    if box is not None:
-        check_box(tuple(float(v) for v in box), pixels.shape[0], pixels.shape[1])
+    boxes = box_list(opts.face_box)
+    if boxes is not None:
+        for box in boxes:
+            check_box(box, pixels.shape[0], pixels.shape[1])
+    elif opts.speakers > 1:
+        find_faces(pixels, opts.speakers, detector=detector)
     else:
         find_face(pixels, detector=detector)
 

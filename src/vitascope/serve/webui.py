@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from vitascope.errors import VitascopeError
+from vitascope.pipelines.avatar_inputs import EMOTIONS
 from vitascope.serve.schemas import JobRequest
 from vitascope.serve.service import JobService
 
@@ -65,14 +66,17 @@ def build_blocks(service: JobService):
             raise gr.Error("Upload a picture first: image-to-video starts from it.")
         return run("i2v", prompt, negative, height, width, frames, steps, seed, guidance, image, progress)
 
-    def avatar(image_path, audio_path, prompt, steps, seed, size, box, progress=gr.Progress()):
+    def avatar(image_path, audio_path, audio2_path, emotion, prompt, steps, seed, size, box,
+               progress=gr.Progress()):  # fmt: skip
         if not image_path or not audio_path:
             raise gr.Error("Upload a photo and a voice recording first: the avatar speaks the audio.")
         fields = dict(task="avatar", prompt=prompt or None, steps=_int(steps), seed=int(seed or 0),
-                      image_size=_int(size), face_box=(box or "").strip() or None)  # fmt: skip
+                      image_size=_int(size), face_box=(box or "").strip() or None,
+                      emotion=None if emotion in (None, "", "none") else emotion)  # fmt: skip
+        voices = [Path(p).read_bytes() for p in (audio_path, audio2_path) if p]
         try:
             job = service.submit(
-                JobRequest(**fields), Path(image_path).read_bytes(), Path(audio_path).read_bytes()
+                JobRequest(**fields), Path(image_path).read_bytes(), voices if len(voices) > 1 else voices[0]
             )
         except VitascopeError as e:
             raise gr.Error(str(e)) from e
@@ -136,17 +140,26 @@ def build_blocks(service: JobService):
                     voice = gr.Audio(
                         label="voice", type="filepath", sources=["upload"], elem_id="avatar-audio"
                     )
+                    voice2 = gr.Audio(
+                        label="second voice (optional: two faces, matched left to right)",
+                        type="filepath",
+                        sources=["upload"],
+                        elem_id="avatar-audio2",
+                    )
                 prompt3 = gr.Textbox(label="prompt (optional)", lines=1, elem_id="avatar-prompt")
                 with gr.Row():
                     steps3 = gr.Number(label="steps", value=50, precision=0, elem_id="avatar-steps")
                     seed3 = gr.Number(label="seed", value=0, precision=0, elem_id="avatar-seed")
                     size3 = gr.Number(label="image size", value=704, precision=0, elem_id="avatar-size")
-                    box3 = gr.Textbox(label="face box x,y,w,h (optional)", elem_id="avatar-box")
+                    box3 = gr.Textbox(label="face box x,y,w,h (optional; two voices: box;box)",
+                                      elem_id="avatar-box")  # fmt: skip
+                    emotion3 = gr.Dropdown(["none", *EMOTIONS], value="none", label="emotion",
+                                           elem_id="avatar-emotion")  # fmt: skip
                 go3 = gr.Button("Generate", variant="primary", elem_id="avatar-generate")
                 status3 = gr.Markdown(elem_id="avatar-status")
                 video3 = gr.Video(label="result", elem_id="avatar-video", autoplay=True)
-                go3.click(avatar, [photo, voice, prompt3, steps3, seed3, size3, box3], [status3, video3],
-                          concurrency_limit=None)  # fmt: skip
+                go3.click(avatar, [photo, voice, voice2, emotion3, prompt3, steps3, seed3, size3, box3],
+                          [status3, video3], concurrency_limit=None)  # fmt: skip
         gr.Markdown("## Past jobs")
         past = gr.Gallery(
             label="finished videos", columns=6, height=260, object_fit="contain", elem_id="gallery"

@@ -192,8 +192,15 @@ class Worker:
             raise InvalidOptionError(
                 "this job is an avatar job, but the served model is not the Avatar model"
             )
-        audio = str(self.config.data / fields.pop("audio"))
-        opts = avatar_options(fields, image, audio, self.config.max_audio_seconds)
+        audio = fields.pop("audio")
+        audio = (
+            [str(self.config.data / a) for a in audio]
+            if isinstance(audio, list)
+            else str(self.config.data / audio)
+        )
+        emotion = fields.pop("emotion_image", None)
+        emotion = str(self.config.data / emotion) if emotion else None
+        opts = avatar_options(fields, image, audio, self.config.max_audio_seconds, emotion)
         result = self.pipe.generate(opts, progress=progress, should_stop=should_stop)
         save_avatar(self.pipe, result, self.config.video_path(job.id))
 

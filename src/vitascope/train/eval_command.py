@@ -26,10 +26,25 @@ def eval_(
         help="world: the object where the world puts a still one (anywhere); centred: in the middle.",
     ),
     task: str = typer.Option(
-        "world", "--task", help="world (native clips) or long (10x native, in context windows)."
+        "world",
+        "--task",
+        help="world (native clips), long (10x native, in context windows) or avatar (talking faces).",
     ),
     factor: int = typer.Option(10, "--factor", help="--task long: length in native clips."),
     window: str | None = typer.Option(None, "--window", help="--task long: musev (default) or shifted."),
+    clips: int = typer.Option(
+        6, "--clips", help="--task avatar: held-out clips (drawn 1-face, 2-face, world)."
+    ),
+    seconds: float = typer.Option(4.0, "--seconds", help="--task avatar: audio seconds per clip."),
+    long_seconds: float = typer.Option(
+        30.0, "--long-seconds", help="--task avatar: the identity-drift clip's length (0: skip it)."
+    ),
+    emotion: str | None = typer.Option(
+        None, "--emotion", help="--task avatar: generate with this bundled expression and score it."
+    ),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="--task avatar: short side of the photos (default: the model's, else 64)."
+    ),
 ) -> None:
     """Report colour, shape and motion accuracy (analyzer), I2V first-frame PSNR and temporal stability."""
     from vitascope.errors import InvalidOptionError
@@ -44,8 +59,13 @@ def eval_(
         raise InvalidOptionError(f"--i2v-input must be world or centred, got {i2v_input!r}")
     if n < 1:
         raise InvalidOptionError(f"--n must be >= 1, got {n}")
-    if task not in ("world", "long"):
-        raise InvalidOptionError(f"--task must be world or long, got {task!r}")
+    if task not in ("world", "long", "avatar"):
+        raise InvalidOptionError(f"--task must be world, long or avatar, got {task!r}")
+    if task == "avatar":
+        from vitascope.pipelines.avatar_eval import avatar_eval_command
+
+        avatar_eval_command(model, clips, seed, seconds, long_seconds, emotion, image_size, steps, out)
+        return
     pipe = load_pipeline(model)
     if task == "long":
         _eval_long(pipe, n, seed, steps, out, modes, factor, window)

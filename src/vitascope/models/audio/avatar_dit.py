@@ -7,14 +7,20 @@ key map: `ref_in`, `before_proj`, `audio_proj.{proj1,proj2,proj3,norm}`, `motion
     embed_vec      vec += motion_exp(4 exps) + motion_pose(4 poses) + fps_proj(fps); audio_proj(audio)
     embed_tokens   img += before_proj(ref_in(ref_latents)); img_in(ref_latents[:, :, :1]) prepended at
                    RoPE time -1 (same h, w grid); the face mask resized (nearest) to the token grid
-    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local)
+    after_double   after double blocks 1, 3, ..., 19: img += adapter(audio, img) * face (frame-local);
+                   with N speakers img += sum_n adapter(audio_n, img) * face_n (one adapter, masks per speaker);
+                   with the emotion module, after every double block: img += emotion_blocks.i(img, emotion)
     (the head drops the prepended reference tokens)
 
 Inputs in `DiTInputs.extra` (or as keyword arguments of `forward`):
     ref_latents  [B, 16, T, H, W]   the VAE latents of the reference image repeated over the clip
     audio        [B, 4T-3, 10, 5, C] Whisper windows per video frame (`whisper.audio_windows`); zeros = uncond
+                 or [B, N, 4T-3, 10, 5, C] for N speakers (each through audio_proj on its own)
     face_mask    [B, 1, 1 or T, H, W] at the latent grid (`face.latent_face_mask`), x0.6 in the first steps
+                 or [B, N, 1 or T, H, W] with N speakers: one mask per speaker, in the audio's order
     motion_exp, motion_pose [B, 4] (release: 30 and 25 each); fps [B] (25)
+    emotion_latents  optional [B, 16, 1, H, W]: VAE latents of the emotion reference image (only for a model
+                 built with emotion=True; `models.audio.emotion`); absent -> the emotion module is skipped
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitascope.models.audio.emotion import EmotionAttention
 from vitascope.models.dit.config import DiTConfig
 from vitascope.models.dit.context import Context
 from vitascope.models.dit.model import HunyuanVideoDiT
@@ -94,6 +101,7 @@ class AvatarDiT(HunyuanVideoDiT):
         audio_layers: int = AUDIO_LAYERS,
         adapter_dim_head: int = 1024,
         audio_hidden: int = 1024,
+        emotion: bool = False,
     ):
         if config.guidance_embed or config.image_condition_type is not None:
             raise ValueError("the Avatar DiT has no guidance embedding and no I2V condition type")
@@ -107,6 +115,17 @@ class AvatarDiT(HunyuanVideoDiT):
         self.fps_proj = TimestepEmbedder(D)
         # ten adapters whatever the depth, as the release builds them (those past the last block never run)
         self.audio_adapter_blocks = nn.ModuleList(AudioAdapter(D, adapter_dim_head) for _ in ADAPTER_AFTER)
+        # the paper's Audio Emotion Module (not in the release): off unless asked, so release keys load strictly
+        self.emotion_in = self.emotion_blocks = None
+        if emotion:
+            self.emotion_in = PatchEmbed(config.patch_size, config.in_channels, D)
+            self.emotion_blocks = nn.ModuleList(
+                EmotionAttention(D, config.heads_num) for _ in range(config.mm_double_blocks_depth)
+            )
+
+    @property
+    def has_emotion(self) -> bool:
+        return self.emotion_in is not None
 
     # ---- hooks ----------------------------------------------------------------------------------------------
     def embed_vec(self, ctx: Context) -> None:
@@ -119,12 +138,17 @@ class AvatarDiT(HunyuanVideoDiT):
             + self.fps_proj(ex["fps"].to(dev).reshape(B))
         )
         T = ctx.grid[0]
-        audio = self.audio_proj(ex["audio"].to(dev, ctx.vec.dtype))  # [B, F, 4, D]
+        raw = ex["audio"].to(dev, ctx.vec.dtype)
+        speakers = raw.ndim == 6  # [B, N, F, 10, K, C]
+        if speakers:
+            raw = raw.flatten(0, 1)  # [B*N, F, 10, K, C]
+        audio = self.audio_proj(raw)  # [B(*N), F, 4, D]
         if audio.shape[1] != 4 * T - 3:
             raise ValueError(f"{T} latent frames need {4 * T - 3} audio frames, got {audio.shape[1]}")
         # frame 0 repeated 3 times in front: latent frame k attends to audio frames 4k-3..4k (16 tokens)
         audio = torch.cat([audio[:, :1].expand(-1, 3, -1, -1), audio], dim=1)
-        ctx.extras["audio"] = audio.reshape(B, T, 4 * AUDIO_TOKENS, -1)  # [B, T, 16, D]
+        audio = audio.reshape(audio.shape[0], T, 4 * AUDIO_TOKENS, -1)  # [B(*N), T, 16, D]
+        ctx.extras["audio"] = audio.unflatten(0, (B, -1)) if speakers else audio  # [B, N, T, 16, D] or 4-D
 
     def embed_tokens(self, ctx: Context) -> None:
         ex = ctx.inputs.extra
@@ -136,18 +160,41 @@ class AvatarDiT(HunyuanVideoDiT):
         face = ex["face_mask"].to(ctx.img.device, torch.float32)  # [B, 1, 1 or T, h, w]
         if face.shape[2] == 1:
             face = face.expand(-1, -1, T * self.config.patch_size[0], -1, -1)
-        face = F.interpolate(face, size=(T, H, W), mode="nearest")
-        ctx.extras["face"] = face.reshape(face.shape[0], T * H * W, 1).to(ctx.img.dtype)  # [B, L, 1]
+        face = F.interpolate(face, size=(T, H, W), mode="nearest")  # [B, 1 or N, T, H, W]
+        audio = ctx.extras["audio"]
+        speakers = audio.shape[1] if audio.ndim == 5 else 1
+        if face.shape[1] != speakers:
+            raise ValueError(
+                f"{speakers} speaker(s) need as many face masks, got face_mask {tuple(face.shape)}"
+            )
+        ctx.extras["face"] = face.flatten(2).transpose(1, 2).to(ctx.img.dtype)  # [B, L, 1 or N]
+        emotion = ex.get("emotion_latents")
+        if emotion is not None:
+            if self.emotion_in is None:
+                raise ValueError("emotion_latents given, but this Avatar DiT has no emotion module")
+            emotion = emotion.to(ctx.img.device, self.emotion_in.proj.weight.dtype)  # [B, C, 1, h, w]
+            ctx.extras["emotion"] = self.emotion_in(emotion)  # [B, M, D]
 
     def after_double(self, i: int, ctx: Context) -> None:
-        if i not in ADAPTER_AFTER:
-            return
-        adapter = self.audio_adapter_blocks[ADAPTER_AFTER.index(i)]
-        P, (T, H, W) = ctx.n_prefix, ctx.grid
-        B, _, D = ctx.img.shape
-        video = ctx.img[:, P:].reshape(B, T, H * W, D)
-        out = adapter(ctx.extras["audio"], video).reshape(B, T * H * W, D) * ctx.extras["face"]
-        ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
+        if i in ADAPTER_AFTER:
+            adapter = self.audio_adapter_blocks[ADAPTER_AFTER.index(i)]
+            P, (T, H, W) = ctx.n_prefix, ctx.grid
+            B, _, D = ctx.img.shape
+            video = ctx.img[:, P:].reshape(B, T, H * W, D)
+            audio, face = ctx.extras["audio"], ctx.extras["face"]  # [B, (N,) T, 16, D], [B, L, 1 or N]
+            if audio.ndim == 4:  # one speaker: the release's computation
+                out = adapter(audio, video).reshape(B, T * H * W, D) * face
+            else:  # N speakers: one adapter, each speaker's output only inside its own face
+                out = sum(
+                    adapter(audio[:, n], video).reshape(B, T * H * W, D) * face[:, :, n : n + 1]
+                    for n in range(audio.shape[1])
+                )
+            ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
+        emotion = ctx.extras.get("emotion")
+        if emotion is not None:
+            P = ctx.n_prefix
+            out = self.emotion_blocks[i](ctx.img[:, P:], emotion.to(ctx.img.dtype))  # [B, L, D]
+            ctx.img = torch.cat([ctx.img[:, :P], ctx.img[:, P:] + out], dim=1)
 
     def embed(self, x, t, inputs):
         """As the base, then the release's count-based text key mask when `extra["attn_text_mask"]` [B, S] is
@@ -181,7 +228,7 @@ class AvatarDiT(HunyuanVideoDiT):
 
     def forward(self, x, t, text_states, text_mask, text_states_2, guidance=None, **extra):
         """As the base forward, with the Avatar inputs as keywords: ref_latents, audio, face_mask, motion_exp,
-        motion_pose, fps (see the module docstring)."""
+        motion_pose, fps, and optionally emotion_latents (see the module docstring)."""
         missing = {"ref_latents", "audio", "face_mask", "motion_exp", "motion_pose", "fps"} - set(extra)
         if missing:
             raise ValueError(f"the Avatar DiT needs {sorted(missing)}")

@@ -11,6 +11,7 @@ Where the box comes from:
   default: no download, no code execution, or
 - the release's YOLOv5-Face `det_align/detface.pt`, only when asked for explicitly (`trust_torchscript=True`):
   it is a TorchScript archive and `torch.jit.load` runs the program inside it (see docs/avatar.md).
+- for drawn faces the cascade misses, the talking-head world's head finder (`speakers.cartoon_faces`).
 With several faces the largest is used (the release means to but keeps the last box larger than the first).
 No face is an error with a hint, where the release silently masks the whole image.
 """
@@ -83,6 +84,10 @@ def find_face(image: np.ndarray, face_box: Box | None = None, detector=None) -> 
     if face_box is not None:
         return check_box(tuple(float(v) for v in face_box), H, W)
     box = largest_face((detector or haar_faces)(image))
+    if box is None and detector is None:  # drawn faces (cartoons) a photo cascade misses
+        from vitascope.models.audio.speakers import cartoon_faces
+
+        box = largest_face(cartoon_faces(image))
     if box is None:
         raise InputFileError(
             "no face found in the reference image; use a clear, frontal face photo or give the face "

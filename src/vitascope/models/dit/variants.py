@@ -35,6 +35,8 @@ AVATAR_PREFIXES = (
     "motion_exp.",
     "motion_pose.",
     "fps_proj.",
+    "emotion_in.",  # the paper's emotion module (ours; the release has none)
+    "emotion_blocks.",
 )
 
 
@@ -165,7 +167,7 @@ register_dit(
 
 def _avatar(config: DiTConfig, shapes: Shapes) -> nn.Module:
     """The release's AvatarDiT, with the audio widths of this checkpoint (release: 1024 hidden, 384 x 5 Whisper
-    states over a 10-frame window, one 1024-wide adapter head)."""
+    states over a 10-frame window, one 1024-wide adapter head), and the emotion module when it has its keys."""
     from vitascope.models.audio.avatar_dit import AUDIO_LAYERS, AUDIO_WINDOW, AvatarDiT
 
     need = ("audio_proj.proj1.weight", "audio_adapter_blocks.0.to_q.weight")
@@ -181,6 +183,7 @@ def _avatar(config: DiTConfig, shapes: Shapes) -> nn.Module:
         audio_layers=layers,
         adapter_dim_head=shapes[need[1]][0],
         audio_hidden=hidden,
+        emotion="emotion_in.proj.weight" in shapes,
     )
 
 
