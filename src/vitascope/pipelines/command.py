@@ -373,7 +373,8 @@ def demo(
     out: Path = typer.Option(Path("outputs/demo"), "--out", help="Folder for the samples."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Text-to-video and image-to-video with the bundled demo model; prints where the files are."""
+    """Text-to-video and image-to-video with the bundled demo model, and a talking face (photo + voice) with
+    the bundled avatar demo; prints where the files are."""
     from vitascope.media import write_png_frames
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions
@@ -412,3 +413,9 @@ def demo(
     ).path
     typer.echo(f"text-to-video:  {t2v_path}  ({t2v_prompt!r})")
     typer.echo(f"image-to-video: {i2v_path}  (input {image_path}, {i2v_prompt!r})")
+    from vitascope.pipelines.avatar_demo import talking_sample
+
+    talking = talking_sample(out, seed, progress=_progress_bar("talking face"))
+    typer.echo(
+        f"talking face:   {talking}  (input {out / 'talking_input.png'} + {out / 'talking_input.wav'})"
+    )
