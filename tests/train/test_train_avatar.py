@@ -62,3 +62,31 @@ def test_avatar_export_loads_and_generates(runs):
     assert res.frames == 12 and res.latents.shape[1] == 16 and torch.isfinite(res.latents).all()
     frames = np.concatenate(list(pipe.decode_chunks(res.latents, res.frames)))
     assert frames.shape == (12, 64, 64, 3)
+
+
+def test_stage2_emotion_and_two_faces(tmp_path, vae_dir):
+    """Stage 2 on a stage-1 export: the emotion module is added (zero-init, loaded non-strictly), two-face
+    clips with one silent track come in their own wide bucket, and the export has the emotion weights."""
+    import dataclasses
+
+    from vitascope.pipelines.avatar_loader import load_avatar_pipeline
+    from vitascope.train.buckets import Bucket
+    from vitascope.train.recipes import Stage
+
+    base = tiny_avatar(str(vae_dir))
+    train(base.replace(name="s1", stages=(Stage("a", 1, (Bucket(5, 64, 64, 2),)),)), tmp_path / "s1")
+    r2 = base.replace(
+        name="s2",
+        stages=(Stage("b", 2, (Bucket(5, 64, 64, 2), Bucket(5, 64, 128, 2))),),
+        avatar_options=dataclasses.replace(
+            base.avatar_options, data="mixed", emotion=True, init_from="s1", encoders_from="s1"
+        ),
+    )
+    res = train(r2, tmp_path / "s2", run_root=tmp_path)
+    assert all(np.isfinite(res.losses))
+    pools = sorted(p.name for p in (tmp_path / "s2" / "latents").glob("*.pt"))
+    assert any("64x128_2_duo_emotion" in p for p in pools) and any(
+        "64x64_2_single_emotion" in p for p in pools
+    )
+    pipe = load_avatar_pipeline(res.export_dir)
+    assert pipe.dit.has_emotion

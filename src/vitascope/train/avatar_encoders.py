@@ -93,10 +93,13 @@ def load_encoders(recipe, run_dir: Path, run_root: Path, rank: int) -> AvatarEnc
     return AvatarEncoders(Path(root), Path(vae_dir), vae, whisper, fe, llava, clip)
 
 
-def _scene_kwargs(o, rng: np.random.Generator) -> dict:
-    if o.data == "duo":  # two faces, one of them silent (the multi-speaker stage)
-        kinds = ("speech", "silent") if rng.random() < 0.5 else ("silent", "speech")
-        return {"n_faces": 2, "audio": kinds}
+def _scene_kwargs(kind: str, rng: np.random.Generator) -> dict:
+    if kind == "duo":  # two faces with one expression, one of them silent (the multi-speaker stage)
+        from vitascope.synthetic.faces import EXPRESSIONS
+
+        voices = ("speech", "silent") if rng.random() < 0.5 else ("silent", "speech")
+        e = EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))]
+        return {"n_faces": 2, "audio": voices, "expressions": (e, e)}
     return {"n_faces": 1, "audio": ("singing",) if rng.random() < 0.2 else ("speech",)}
 
 
@@ -109,7 +112,7 @@ def _emotion_frame(o, expression: str, seed: int, height: int, width: int) -> np
 
 
 @torch.no_grad()
-def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, texts: dict) -> dict:
+def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, texts: dict, kind: str) -> dict:
     from vitascope.models.audio.whisper import audio_windows
     from vitascope.train.avatar_data import box_weight, face_clip, mouth_boxes
     from vitascope.train.dit_task import sample_seed
@@ -117,7 +120,7 @@ def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, text
     o = recipe.avatar_options
     seed = sample_seed(recipe.seed, 77, i)
     rng = np.random.default_rng([recipe.seed, 78, i])
-    clip = face_clip(seed, o.clip_frames, height, width, **_scene_kwargs(o, rng))
+    clip = face_clip(seed, o.clip_frames, height, width, **_scene_kwargs(kind, rng))
     z = encode_video(enc.vae, clip.frames)  # [C, t, h, w]
     C, t, h, w = z.shape
     r = 0 if rng.random() < o.first_frame_ref else int(rng.integers(o.clip_frames))
@@ -143,7 +146,9 @@ def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, text
     return item
 
 
-def build_pool(path: Path, recipe, enc: AvatarEncoders, height: int, width: int) -> None:
+def build_pool(
+    path: Path, recipe, enc: AvatarEncoders, height: int, width: int, kind: str = "single"
+) -> None:
     import time
 
     from vitascope.models.text.llava_avatar import NEGATIVE_SUFFIX
@@ -155,7 +160,7 @@ def build_pool(path: Path, recipe, enc: AvatarEncoders, height: int, width: int)
     texts["pooled"], texts["neg_pooled"] = (enc.clip.encode([p])[0].float() for p in (prompt, negative))
     start, items = time.monotonic(), []
     for i in range(o.pool_size):
-        items.append(pool_item(i, recipe, enc, height, width, texts))
+        items.append(pool_item(i, recipe, enc, height, width, texts, kind))
         if (i + 1) % 20 == 0:
             log.info(
                 "avatar pool %s: %d/%d clips (%.0f s)",

@@ -7,6 +7,7 @@ demo-avatar-2     stage 2: emotion references and two-face clips (one silent tra
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from vitascope.models.dit.config import DiTConfig
@@ -100,6 +101,40 @@ def demo_avatar_stage1() -> Recipe:
     )
 
 
+def demo_avatar_stage2() -> Recipe:
+    """Stage 2 of the paper on top of stage 1: the emotion module (a frame of another clip with the same
+    expression, zero-initialised cross-attention) and two-face clips with one silent track (64x128)."""
+    base = demo_avatar_stage1()
+    frames = 4 * AVATAR_WINDOW - 3
+    return base.replace(
+        name="demo-avatar-2",
+        stages=(
+            Stage(
+                "64px-emotion-duo",
+                1000,
+                (
+                    Bucket(frames, AVATAR_SIZE, AVATAR_SIZE, 4),
+                    Bucket(frames, AVATAR_SIZE, 2 * AVATAR_SIZE, 2),
+                ),
+            ),
+        ),
+        lr=5e-4,
+        seed=12,
+        avatar_options=dataclasses.replace(
+            base.avatar_options,
+            data="mixed",
+            emotion=True,
+            init_from="demo-avatar",  # the run folder of stage 1 (recipe name demo-avatar)
+            encoders_from="demo-avatar",
+        ),
+    )
+
+
+def demo_avatar() -> list[Recipe]:
+    """The recorded recipe of the bundled avatar demo: stage 1, then stage 2 on its weights."""
+    return [demo_avatar_stage1(), demo_avatar_stage2()]
+
+
 def tiny_avatar(vae_from: str) -> Recipe:
     """Seconds-long avatar run on a tiny DiT (tests, smoke runs): `vae_from` is a VAE folder (16 channels)."""
     dit = DiTConfig(
@@ -124,4 +159,9 @@ def tiny_avatar(vae_from: str) -> Recipe:
     )  # fmt: skip
 
 
-AVATAR_RECIPES = {"demo-avatar-vae": demo_avatar_vae, "demo-avatar-1": demo_avatar_stage1}
+AVATAR_RECIPES = {
+    "demo-avatar": demo_avatar,
+    "demo-avatar-1": demo_avatar_stage1,
+    "demo-avatar-2": demo_avatar_stage2,
+    "demo-avatar-vae": demo_avatar_vae,
+}

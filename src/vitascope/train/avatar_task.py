@@ -94,10 +94,12 @@ class AvatarTask:
         key = f"{bucket.height}x{bucket.width}"
         if key not in self.pools:
             o = self.opts
-            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{o.data}_w{o.window}.pt"
+            kind = pool_kind(o, bucket)
+            emo = "_emotion" if o.emotion else ""
+            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{kind}{emo}_w{o.window}.pt"
             path = self.run_dir / "latents" / name
             if self.rank == 0 and not path.exists():
-                build_pool(path, self.recipe, self.encoders, bucket.height, bucket.width)
+                build_pool(path, self.recipe, self.encoders, bucket.height, bucket.width, kind)
             _barrier()
             self.pools[key] = load_pool(path)
         return self.pools[key]
@@ -119,8 +121,7 @@ class AvatarTask:
         N = audio.shape[0]
         if N == 1:  # one speaker: the release's input shapes
             audio, face = audio[0], face[0][:, None]  # [F, 10, K, D], [1, 1, h, w]
-        else:
-            face = face[:, :, None]  # [N, 1, 1, h, w]
+        # several: audio [N, F, 10, K, D] and face [N, 1, h, w] (batched: [B, N, F, ...], [B, N, 1, h, w])
         p = "neg_" if drop_text else ""
         out = {
             "x0": item["latents"][:, start : start + W],
@@ -148,6 +149,8 @@ class AvatarTask:
             noises.append(torch.randn(s["x0"].shape, generator=gen))
             ts.append(sample_t(1, r.t_sampler, shift=r.t_shift, generator=gen))
         batch = {k: torch.stack([s[k] for s in samples]).to(self.device) for k in samples[0]}
+        if o.emotion and np.random.default_rng([r.seed, step, micro, 1]).random() < o.drop_both:
+            batch.pop("emotion_latents")  # the pipeline's negative branch has no emotion reference
         noise, t = torch.stack(noises).to(self.device), torch.cat(ts).to(self.device)
         x0 = batch.pop("x0")
         weight = 1.0 + o.mouth_weight * batch.pop("mouth")  # [B, 1, W, h, w]
@@ -183,6 +186,13 @@ class AvatarTask:
             write_release_folder(Path(folder), self.recipe, self.encoders, state)
             (Path(folder) / "recipe.json").write_text(json.dumps(self.recipe.to_json(), indent=1) + "\n")
         return Path(folder)
+
+
+def pool_kind(opts, bucket: Bucket) -> str:
+    """ "duo" (two faces, one silent) for the wide buckets of a "mixed" or "duo" recipe, else "single"."""
+    if opts.data == "duo" or (opts.data == "mixed" and bucket.width > bucket.height):
+        return "duo"
+    return "single"
 
 
 def _barrier() -> None:

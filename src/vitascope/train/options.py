@@ -88,7 +88,7 @@ class AvatarTrainOptions:
     window: int = 5  # latent frames per DiT window (the release: 33); the model folder records it
     clip_frames: int = 33  # video frames per pool clip (windows start anywhere in it)
     pool_size: int = 200  # distinct clips encoded
-    data: str = "single"  # "single": one face; "duo": two faces, one silent track
+    data: str = "single"  # "single": one face; "duo": two faces, one silent; "mixed": duo in wide buckets
     emotion: bool = False  # the emotion module (a reference of the same expression from another clip)
     whisper_width: int = 32  # our random Whisper's d_model
     whisper_layers: int = 2
@@ -112,8 +112,8 @@ class AvatarTrainOptions:
             )
         if (self.clip_frames - 1) % 4:
             raise InvalidOptionError(f"avatar_options.clip_frames must be 4k+1, got {self.clip_frames}")
-        if self.data not in ("single", "duo"):
-            raise InvalidOptionError(f"avatar_options.data must be 'single' or 'duo', got {self.data!r}")
+        if self.data not in ("single", "duo", "mixed"):
+            raise InvalidOptionError(f"avatar_options.data must be single, duo or mixed, got {self.data!r}")
         for name in ("drop_audio", "drop_both", "first_frame_ref", "ref_jitter"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidOptionError(f"avatar_options.{name} must be in [0, 1]")
