@@ -52,11 +52,22 @@ class AvatarTask:
             log.info("avatar: started from %s (%d new parameters)", src, len(missing))
         if not self.on_meta:
             self.model.to(self.device)
+        self._freeze_idle_adapters()
         self.model.gradient_checkpointing = recipe.activation_checkpointing
         self.extra_modules: dict = {}
         self.extra_optimizers: dict = {}
         self.pools: dict[str, list[dict]] = {}
         self.encoders = None
+
+    def _freeze_idle_adapters(self) -> None:
+        """The release builds ten audio adapters whatever the depth; those past the last double block never
+        run. Frozen, they stay out of the optimizer (which keeps no state for them, so checkpoints resume)."""
+        from vitascope.models.audio.avatar_dit import ADAPTER_AFTER
+
+        depth = self.recipe.dit.mm_double_blocks_depth
+        for i, after in enumerate(ADAPTER_AFTER):
+            if after >= depth:
+                self.model.audio_adapter_blocks[i].requires_grad_(False)
 
     def new_model(self, meta: bool = False):
         from vitascope.models.audio.avatar_dit import AvatarDiT
@@ -169,7 +180,7 @@ class AvatarTask:
         mouth_err = ((pred.float() - velocity_target(x0, noise)) ** 2 * (weight > 1)).sum() / (
             (weight > 1).sum() * x0.shape[1]
         ).clamp(min=1)
-        return loss.mean(), {"t_mean": float(t.mean()), "mouth_mse": float(mouth_err)}
+        return loss.mean(), {"t_mean": float(t.mean()), "mouth_mse": float(mouth_err.detach())}
 
     # -- previews and export -----------------------------------------------------------------------------
 
