@@ -1,11 +1,13 @@
-"""Sample frames of the bundled avatar demo with the audio envelope under them, for docs/avatar.md.
+"""Sample frames of avatar clips with the audio envelope under them, for docs/avatar.md.
 
-    PYTHONPATH=src python3 scripts/render_avatar_figure.py --out docs/img/avatar_demo_samples.png
+    vitascope eval --task avatar --clips 6 --seconds 3 --seed 1234 --out runs/eval     # writes runs/eval/clips/
+    PYTHONPATH=src python3 scripts/render_avatar_figure.py --eval runs/eval --seed 1234 \
+        --out docs/img/avatar_demo_samples.png
 
-Two held-out cases (an evaluator-style drawn face and a talking-world face of an unseen seed), 3 s of
-speech-like audio each: a strip of frames, then the audio loudness per frame (grey) and the mouth height the
-world's analyzer reads from the generated frames (red), both scaled to their own range, with the lip-sync
-offset, confidence and correlation. Deterministic for a given model and seed.
+For the first clips of that eval (held-out drawn and world faces): a strip of frames, then the speaking
+face's audio loudness per frame (grey) and the mouth height the world's analyzer reads from the generated
+frames (red), each scaled to its own range, with the lip-sync offset, confidence and correlation. The cases
+are rebuilt from the eval's seed (`avatar_cases`), so the audio is the one the clip was generated from.
 """
 
 from __future__ import annotations
@@ -16,18 +18,17 @@ from pathlib import Path
 import numpy as np
 
 
-def _case_rows(pipe, size: int, seed: int):
-    from vitascope.pipelines.avatar import AvatarOptions
+def _rows(eval_dir: Path, seed: int, seconds: float, size: int, n: int):
+    from vitascope.media import read_video
     from vitascope.synthetic.faces import analyze_talk, envelopes
     from vitascope.synthetic.faces.avatar_eval import avatar_cases
 
     rows = []
-    cases = avatar_cases(3, seed, 3.0, size)
-    for case in (cases[0], cases[2]):  # a drawn face and a world face of an unseen seed
-        audio = case.tracks[0] if len(case.tracks) == 1 else list(case.tracks)
-        opts = AvatarOptions(image=case.photo, audio=audio, seed=case.seed, **pipe.defaults)
-        res = pipe.generate(opts)
-        frames = np.concatenate(list(pipe.decode_chunks(res.latents, res.frames)))
+    for case in avatar_cases(n, seed, seconds, size):
+        path = eval_dir / "clips" / f"{case.name}.mp4"
+        if not path.exists():
+            continue
+        frames, _ = read_video(path)
         a = analyze_talk(frames, case.tracks, fps=25.0)
         k = case.speaking.index(True)
         env = envelopes(case.tracks, 25.0, len(frames))[k]
@@ -44,16 +45,17 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vitascope.pipelines.avatar_loader import avatar_demo_folder, load_avatar_pipeline
-
     ap = argparse.ArgumentParser()
+    ap.add_argument("--eval", type=Path, required=True, help="the OUT of `vitascope eval --task avatar`")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("docs/img/avatar_demo_samples.png"))
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--seed", type=int, default=4321)
     a = ap.parse_args()
-    pipe = load_avatar_pipeline(a.model or avatar_demo_folder())
-    rows = _case_rows(pipe, int(pipe.defaults.get("image_size", 64)), a.seed)
-    fig, axes = plt.subplots(2 * len(rows), 1, figsize=(10, 2.6 * len(rows)), dpi=110)
+    rows = _rows(a.eval, a.seed, a.seconds, a.size, a.clips)
+    fig, axes = plt.subplots(2 * len(rows), 1, figsize=(10, 2.4 * len(rows)), dpi=110, squeeze=False)
+    axes = axes[:, 0]
     for k, (name, frames, env, mouth, sync) in enumerate(rows):
         picks = np.linspace(0, len(frames) - 1, 10).round().astype(int)
         axes[2 * k].imshow(np.concatenate([frames[i] for i in picks], axis=1))
@@ -76,7 +78,7 @@ def main() -> None:
     fig.tight_layout()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(a.out)
-    print(f"wrote {a.out}")
+    print(f"wrote {a.out} ({len(rows)} clips)")
 
 
 if __name__ == "__main__":
