@@ -59,10 +59,11 @@ def deepcache_full_step(index: int) -> bool:
     return index in DEEPCACHE_FULL
 
 
-def pad_audio_frames(audio: torch.Tensor) -> torch.Tensor:
-    """[B, F, ...] -> zero-padded to 129 frames when F <= 129, else 5 zero frames appended (the release)."""
-    F = audio.shape[1]
-    extra = WINDOW_AUDIO - F if F <= WINDOW_AUDIO else 5
+def pad_audio_frames(audio: torch.Tensor, size: int = WINDOW) -> torch.Tensor:
+    """[B, F, ...] -> zero-padded to 129 frames when F <= 129, else 5 zero frames appended (the release).
+    size: latent frames per window (a model folder may state a shorter window than the release's 33)."""
+    F, per = audio.shape[1], 4 * size - 3
+    extra = per - F if F <= per else 5
     return torch.cat([audio, audio.new_zeros(audio.shape[0], extra, *audio.shape[2:])], dim=1)
 
 
@@ -79,32 +80,38 @@ class Timeline:
     kept_frames: int
     audio_frames: int
     shift: int
+    window: int = WINDOW  # latent frames per window
 
     @property
     def single(self) -> bool:
-        return self.latent_frames == WINDOW
+        return self.latent_frames == self.window
 
 
-def avatar_timeline(L: int) -> Timeline:
-    """The release's timeline for L audio frames after `pad_audio_frames`."""
-    if L < WINDOW_AUDIO:
-        raise ValueError(f"pad the audio to at least {WINDOW_AUDIO} frames first (pad_audio_frames)")
+def avatar_timeline(L: int, size: int = WINDOW) -> Timeline:
+    """The release's timeline for L audio frames after `pad_audio_frames` (windows of `size` latent frames:
+    the release's 33 gives (L // 128 + 1) * 32 + 1 latent frames and a 10-frame shift per step; a shorter
+    window scales the shift, at least 1)."""
+    per = 4 * size - 3
+    if L < per:
+        raise ValueError(f"pad the audio to at least {per} frames first (pad_audio_frames)")
     kept = ((L // 4 * 4 + 1) - 1) // 4 + 1
-    n = (L // 128 + 1) * 32 + 1
-    if kept == WINDOW or n == WINDOW:
-        return Timeline(WINDOW, kept, 4 * WINDOW, 0)
-    return Timeline(n, kept, 4 * n, SHIFT_PER_STEP)
+    n = (L // (per - 1) + 1) * (size - 1) + 1
+    if kept == size or n == size:
+        return Timeline(size, kept, 4 * size, 0, size)
+    shift = SHIFT_PER_STEP if size == WINDOW else max(1, round(SHIFT_PER_STEP * (size - 1) / (WINDOW - 1)))
+    return Timeline(n, kept, 4 * n, shift, size)
 
 
 def avatar_windows(timeline: Timeline, circular: bool = True):
     """The window schedule for `flow.windows.windowed_predict`: 33-frame windows whose seams move 10 frames per
     step, wrapping modulo the timeline as the release (`circular=True`) or kept inside it (`circular=False`:
     no window holds both the end and the start, so the end is not pulled toward the start)."""
-    return shifted_windows(WINDOW, timeline.shift, circular=circular)
+    return shifted_windows(timeline.window, timeline.shift, circular=circular)
 
 
 def window_audio_indices(window, timeline: Timeline) -> torch.Tensor:
     """Audio frame indices [129] of a latent window (its frame indices, e.g. `step.window`): latent frame k
-    takes audio frames 4k-3..4k, so a window starting at s takes 4s..4s+128 of the padded audio, wrapping."""
+    takes audio frames 4k-3..4k, so a window starting at s takes 4s..4s+128 of the padded audio, wrapping
+    (4 * timeline.window - 3 indices for a shorter window)."""
     start = int(window[0])
-    return (4 * start + torch.arange(WINDOW_AUDIO)) % timeline.audio_frames
+    return (4 * start + torch.arange(4 * timeline.window - 3)) % timeline.audio_frames

@@ -32,7 +32,6 @@ from vitascope.errors import InvalidOptionError
 log = logging.getLogger(__name__)
 
 MOTION_EXP, MOTION_POSE = 30.0, 25.0  # the release's frozen motion buckets (audio_dataset.py)
-REF_FRAMES = 129  # the photo is repeated to one window of pixel frames before the VAE
 
 
 @dataclass(frozen=True)
@@ -116,13 +115,21 @@ class AvatarResult:
 
 
 class AvatarPipeline:
-    def __init__(self, dit, vae, llava, clip, whisper, feature_extractor, *, detector=None, identity=None):
+    def __init__(
+        self, dit, vae, llava, clip, whisper, feature_extractor, *, detector=None, identity=None, window=None
+    ):
+        """window: latent frames per denoising window (the release's 33; a model folder may state fewer in
+        its transformers/avatar.json, as the bundled demo does)."""
+        from vitascope.flow.avatar import WINDOW
+
         self.dit, self.vae, self.llava, self.clip = dit, vae, llava, clip
         self.whisper, self.feature_extractor, self.detector = whisper, feature_extractor, detector
         self.identity = identity or {}
         self.cfg_parallel = (
             None  # CFG in parallel over two halves of the ranks (parallel.cfg), set from outside
         )
+        self.window = int(window or WINDOW)
+        self.defaults: dict = {}  # the folder's generation defaults (avatar_loader.avatar_settings)
 
     @property
     def device(self) -> torch.device:
@@ -184,10 +191,10 @@ class AvatarPipeline:
 
     @torch.no_grad()
     def reference_latents(self, photo: np.ndarray) -> torch.Tensor:
-        """[1, 16, 33, h, w]: the photo repeated to 129 frames, VAE posterior mean x scaling factor (the release
-        draws a sample without a generator; the mean makes a run reproducible from its seed)."""
+        """[1, 16, 33, h, w]: the photo repeated to 129 frames (one window), VAE posterior mean x scaling factor
+        (the release draws a sample without a generator; the mean makes a run reproducible from its seed)."""
         x = torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 127.5 - 1.0  # [3, H, W]
-        x = x[None, :, None].expand(-1, -1, REF_FRAMES, -1, -1)
+        x = x[None, :, None].expand(-1, -1, 4 * self.window - 3, -1, -1)
         vdt = next(self.vae.parameters()).dtype
         self.vae.enable_tiling(self.tiling(*photo.shape[:2]))
         z = self.vae.encode(x.to(self.device, vdt))
@@ -247,8 +254,8 @@ class AvatarPipeline:
         F = windows[0].shape[1]
         if F < 1:
             raise InvalidOptionError("the audio is shorter than one video frame (40 ms)")
-        padded = [pad_audio_frames(a) for a in windows]
-        timeline = avatar_timeline(padded[0].shape[1])
+        padded = [pad_audio_frames(a, self.window) for a in windows]
+        timeline = avatar_timeline(padded[0].shape[1], self.window)
         extra = timeline.audio_frames - padded[0].shape[1]
         padded = [torch.cat([a, a.new_zeros(1, extra, *a.shape[2:])], dim=1) for a in padded]
         # one voice: [1, L, 10, K, C] as the release; several: [1, N, L, 10, K, C]
@@ -294,7 +301,7 @@ class AvatarPipeline:
             "audio_seconds": round(len(samples) / 16000, 4),
             "timeline": dataclasses.asdict(timeline),
             "windows_per_step": count_windows(schedule, timeline.latent_frames, opts.steps)[:1],
-            "reference_latents": "VAE posterior mean of the photo repeated to 129 frames",
+            "reference_latents": f"VAE posterior mean of the photo repeated to {4 * self.window - 3} frames",
             "model": self.identity,
             "seconds_denoise": seconds,
         }
@@ -317,7 +324,7 @@ class AvatarPipeline:
         cache = AvatarDeepCache(self.dit, timeline.latent_frames, enabled=opts.deepcache)
         td = audio.ndim - 4  # the frame axis: 1 for one voice [1, L, 10, K, C], 2 for [1, N, L, 10, K, C]
         shape = list(audio.shape)
-        shape[td] = 4 * 33 - 3
+        shape[td] = 4 * self.window - 3
         zeros = audio.new_zeros(shape)
         face = mask.to(self.device)
 

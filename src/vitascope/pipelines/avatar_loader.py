@@ -8,6 +8,11 @@
       whisper-tiny/                        WhisperModel + preprocessor_config.json
       det_align/detface.pt                 the release's TorchScript face detector (opt-in, see docs/avatar.md)
 
+A `transformers/avatar.json` next to the weights (ours; the release has none) may state the denoising window
+in latent frames ("window", the release's 33), the LLaVA text length ("text_max_length", 256) and generation
+defaults ("defaults": image_size, steps, cfg_scale, flow_shift, negative_prompt): the bundled avatar demo
+(`vitascope/assets/avatar_demo`, see `avatar_demo_folder`) uses them to run short windows at 64x64.
+
 The DiT checkpoint is read with torch.load(weights_only=True, mmap=True) and loaded strictly: missing and
 unexpected keys are named. The release ships no DiT config: sizes come from the tensor shapes (a
 `transformers/config.json` next to the weights, which tiny test folders carry, overrides them).
@@ -24,6 +29,32 @@ log = logging.getLogger(__name__)
 
 DIT_FILE = Path("hunyuan-video-t2v-720p") / "transformers" / "mp_rank_00_model_states.pt"
 AVATAR_KEYS = ("ref_in.proj.weight", "audio_proj.proj1.weight", "audio_adapter_blocks.0.to_q.weight")
+
+
+def avatar_demo_folder() -> Path:
+    """The bundled avatar demo model (the default of `generate --image --audio` without --model)."""
+    from importlib import resources
+
+    return Path(str(resources.files("vitascope") / "assets" / "avatar_demo"))
+
+
+def avatar_settings(folder) -> dict:
+    """transformers/avatar.json of an Avatar folder ({} for the release), checked."""
+    import json
+
+    path = Path(folder.transformer).parent / "avatar.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        window = int(data.get("window", 33))
+        length = int(data.get("text_max_length", 256))
+        defaults = dict(data.get("defaults", {}))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ModelFolderError(f"{path} is not a valid avatar settings file: {e}") from None
+    if window < 2 or length < 1:
+        raise ModelFolderError(f"{path}: window must be >= 2 and text_max_length >= 1")
+    return {"window": window, "text_max_length": length, "defaults": defaults}
 
 
 def avatar_folder(path):
@@ -78,11 +109,14 @@ def load_avatar_pipeline(
 
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     folder = avatar_folder(folder)
+    settings = avatar_settings(folder)
     log.info("loading HunyuanVideo-Avatar from %s on %s (%s)", folder.root, dev, dt)
     whisper, fe = load_whisper(folder.audio_encoder, device=dev)
     dit = load_avatar_dit(folder, whisper.config, dev, dt, weights_key)
     vae = load_vae(folder.vae, device=dev, dtype=dt)
-    llava = AvatarLlavaEncoder.from_folder(folder.text_encoder, device=dev, dtype=dt)
+    llava = AvatarLlavaEncoder.from_folder(
+        folder.text_encoder, device=dev, dtype=dt, max_length=settings.get("text_max_length", 256)
+    )
     clip = CLIPEncoder.from_folder(folder.text_encoder_2, device=dev, dtype=dt)
     detector = None
     if trust_torchscript:
@@ -102,4 +136,18 @@ def load_avatar_pipeline(
     }
     if weights_key:
         identity["weights_key"] = weights_key
-    return AvatarPipeline(dit, vae, llava, clip, whisper, fe, detector=detector, identity=identity)
+    if settings:
+        identity["window"] = settings["window"]
+    pipe = AvatarPipeline(
+        dit,
+        vae,
+        llava,
+        clip,
+        whisper,
+        fe,
+        detector=detector,
+        identity=identity,
+        window=settings.get("window"),
+    )
+    pipe.defaults = settings.get("defaults", {})
+    return pipe

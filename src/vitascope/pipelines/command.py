@@ -114,7 +114,11 @@ def generate(
     wrap: bool = typer.Option(
         True, "--wrap/--no-wrap", help="Avatar: circular windows as the release (ties the end to the start)."
     ),
-    image_size: int = typer.Option(704, "--image-size", help="Avatar: short side of the reference photo."),
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        help="Avatar: short side of the reference photo (default: the model's, 704 for the release).",
+    ),
     max_audio_seconds: float | None = typer.Option(
         None, "--max-audio-seconds", help="Avatar: refuse longer audio."
     ),
@@ -230,6 +234,10 @@ def generate(
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
+    if model is None and audio is not None and image is not None:
+        from vitascope.pipelines.avatar_loader import avatar_demo_folder
+
+        model = avatar_demo_folder()  # a photo and a voice without --model: the bundled avatar demo
     if _is_avatar(model):
         return _generate_avatar(
             model=model,
@@ -409,7 +417,17 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         raise InvalidOptionError(
             f"{len(audio)} --audio but {len(boxes)} --face-box: give one box per voice, in the same order"
         )
-    given = {"steps": steps, "flow_shift": flow_shift, "cfg_scale": cfg_scale}
+    from vitascope.pipelines.avatar_loader import avatar_folder, avatar_settings
+
+    defaults = avatar_settings(avatar_folder(model)).get("defaults", {})  # the folder's (the demo's) defaults
+    given = {
+        "steps": steps,
+        "flow_shift": flow_shift,
+        "cfg_scale": cfg_scale,
+        "image_size": kw["image_size"],
+        "negative_prompt": kw["negative_prompt"],
+    }
+    given = {k: v if v is not None else defaults.get(k) for k, v in given.items()}
     opts = AvatarOptions(
         image=str(image),
         audio=str(audio[0]) if len(audio) == 1 else [str(a) for a in audio],
@@ -420,8 +438,6 @@ def _generate_avatar(*, model, image, audio, output, steps, seed, flow_shift, cf
         emotion=kw["emotion"],
         deepcache=kw["deepcache"],
         wrap=kw["wrap"],
-        image_size=kw["image_size"],
-        negative_prompt=kw["negative_prompt"],
         max_audio_seconds=kw["max_audio_seconds"],
         **{k: v for k, v in given.items() if v is not None},
     )
@@ -452,7 +468,8 @@ def demo(
     out: Path = typer.Option(Path("outputs/demo"), "--out", help="Folder for the samples."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Text-to-video and image-to-video with the bundled demo model; prints where the files are."""
+    """Text-to-video and image-to-video with the bundled demo model, and a talking face (photo + voice) with
+    the bundled avatar demo; prints where the files are."""
     from vitascope.media import write_png_frames
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.pipelines.options import GenerationOptions
@@ -491,3 +508,9 @@ def demo(
     ).path
     typer.echo(f"text-to-video:  {t2v_path}  ({t2v_prompt!r})")
     typer.echo(f"image-to-video: {i2v_path}  (input {image_path}, {i2v_prompt!r})")
+    from vitascope.pipelines.avatar_demo import talking_sample
+
+    talking = talking_sample(out, seed, progress=_progress_bar("talking face"))
+    typer.echo(
+        f"talking face:   {talking}  (input {out / 'talking_input.png'} + {out / 'talking_input.wav'})"
+    )

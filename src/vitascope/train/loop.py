@@ -81,6 +81,10 @@ def make_task(
         from vitascope.train.vae_task import VAETask
 
         return VAETask(recipe, run_dir, run_root, rank, world, device=device, data_workers=data_workers)
+    if recipe.kind == "avatar":  # the Avatar DiT on the talking-head world (train/avatar_task.py)
+        from vitascope.train.avatar_task import AvatarTask
+
+        return AvatarTask(recipe, run_dir, run_root, rank, world, device=device)
     if recipe.lora_options is not None:  # a LoRA fine-tune of a model folder (train/lora_task.py)
         from vitascope.train.lora_task import LoraTask
 

@@ -45,6 +45,7 @@ class VAEOptions:
     scene_frames: int | None = None  # objects move at the speed of a clip this long (the generator's)
     logvar_init: float = -8.0  # initial posterior log-variance of a VAE trained from scratch
     figure_fraction: float = 0.0  # share of clips from the figure world (synthetic/figures/clips.py)
+    world: str = "shapes"  # "shapes" (synthetic/) or "faces" (the talking-head world, fg_weight on mouths)
 
     def __post_init__(self):
         for name in ("mse_weight", "l1_weight", "fg_weight"):
@@ -58,6 +59,8 @@ class VAEOptions:
             raise InvalidOptionError(
                 f"vae_options.figure_fraction must be in [0, 1], got {self.figure_fraction}"
             )
+        if self.world not in ("shapes", "faces"):
+            raise InvalidOptionError(f"vae_options.world must be 'shapes' or 'faces', got {self.world!r}")
         if self.scene_frames is not None and self.scene_frames < 1:
             raise InvalidOptionError(f"vae_options.scene_frames must be >= 1, got {self.scene_frames}")
 
@@ -84,6 +87,44 @@ class DiTOptions:
             raise InvalidOptionError(
                 f"dit_options.text_prior_steps must be >= 0, got {self.text_prior_steps}"
             )
+
+
+@dataclass(frozen=True)
+class AvatarTrainOptions:
+    """The avatar task's data, sizes and objective (train/avatar_task.py)."""
+
+    window: int = 5  # latent frames per DiT window (the release: 33); the model folder records it
+    clip_frames: int = 33  # video frames per pool clip (windows start anywhere in it)
+    pool_size: int = 200  # distinct clips encoded
+    data: str = "single"  # "single": one face; "duo": two faces, one silent; "mixed": duo in wide buckets
+    emotion: bool = False  # the emotion module (a reference of the same expression from another clip)
+    whisper_width: int = 32  # our random Whisper's d_model
+    whisper_layers: int = 2
+    audio_hidden: int = 128  # audio_proj width
+    adapter_dim_head: int = 64
+    text_len: int = 56  # LLaVA max_length (the release: 256): room for the negative prompt
+    prompt: str = "a cartoon face talking"
+    drop_audio: float = 0.1  # zero audio, positive prompt (the "no_audio" branch)
+    drop_both: float = 0.1  # zero audio and the negative prompt (the "negative" branch)
+    mouth_weight: float = 4.0  # extra loss weight on the mouths
+    first_frame_ref: float = 0.5  # share of clips whose reference is their first frame (else any frame)
+    ref_jitter: float = 0.05  # colour gain / shift of the reference, on half the clips
+    init_from: str | None = None  # an earlier avatar run (its export) to start from
+    encoders_from: str | None = None  # an earlier avatar run whose Whisper and text encoders to reuse
+    defaults: dict = field(default_factory=dict)  # generation defaults written into the folder
+
+    def __post_init__(self):
+        if self.window < 2 or 4 * self.window - 3 > self.clip_frames:
+            raise InvalidOptionError(
+                f"avatar_options: window {self.window} needs 2 <= window and clips of >= {4 * self.window - 3} frames"
+            )
+        if (self.clip_frames - 1) % 4:
+            raise InvalidOptionError(f"avatar_options.clip_frames must be 4k+1, got {self.clip_frames}")
+        if self.data not in ("single", "duo", "mixed"):
+            raise InvalidOptionError(f"avatar_options.data must be single, duo or mixed, got {self.data!r}")
+        for name in ("drop_audio", "drop_both", "first_frame_ref", "ref_jitter"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidOptionError(f"avatar_options.{name} must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from vitascope.models.dit.config import DiTConfig
 from vitascope.models.vae.config import VAEConfig
 from vitascope.train.buckets import Bucket
 from vitascope.train.options import (
+    AvatarTrainOptions,
     DiTOptions,
     ExportOptions,
     LoraOptions,
@@ -30,7 +31,7 @@ from vitascope.train.options import (
 )
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-KINDS = ("dit", "vae")
+KINDS = ("dit", "vae", "avatar")
 DATASETS = ("synthetic", "random", "shards")
 
 
@@ -101,6 +102,7 @@ class Recipe:
     dit_options: DiTOptions = field(default_factory=DiTOptions)
     export_options: ExportOptions = field(default_factory=ExportOptions)
     lora_options: LoraOptions | None = None  # set: a LoRA fine-tune of lora_options.base
+    avatar_options: AvatarTrainOptions | None = None  # kind "avatar" (train/avatar_task.py)
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -115,6 +117,13 @@ class Recipe:
         if self.lora_options is not None:
             where = f"recipe {self.name!r}: lora_options"
             object.__setattr__(self, "lora_options", from_mapping(LoraOptions, self.lora_options, where))
+        if self.avatar_options is not None:
+            where = f"recipe {self.name!r}: avatar_options"
+            object.__setattr__(
+                self, "avatar_options", from_mapping(AvatarTrainOptions, self.avatar_options, where)
+            )
+        if self.kind == "avatar" and (self.avatar_options is None or self.dit is None):
+            raise InvalidOptionError(f"avatar recipe {self.name!r} needs `dit` and `avatar_options`")
         if self.kind not in KINDS:
             raise InvalidOptionError(f"recipe kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "dit" and self.dit is None:
@@ -562,6 +571,9 @@ RECIPES = {
 
 def get_recipe(name: str) -> list[Recipe]:
     """The recipe(s) registered under `name`, always as a list."""
+    from vitascope.train.avatar_recipes import AVATAR_RECIPES
+
+    RECIPES.update(AVATAR_RECIPES)
     if name not in RECIPES:
         raise InvalidOptionError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
     out = RECIPES[name]()

@@ -110,9 +110,23 @@ class VAETask:
             from vitascope.synthetic.figures.clips import figure_clip
 
             return to_model_range(figure_clip(fig, b.frames, (b.height, b.width)).frames)
+        if self.recipe.vae_options.world == "faces":
+            return to_model_range(self._face_clip(step, micro, g, b)[0])
         if self.prefetch is not None:
             return to_model_range(self.prefetch.get(step, micro, g, b))
         return to_model_range(vae_clip_frames(*self.clip_args(step, micro, g, b)))
+
+    def _face_clip(self, step: int, micro: int, g: int, b: Bucket):
+        """(frames, mouth weight) of a talking-world clip (no frame interval: mouths move every frame)."""
+        from vitascope.train.avatar_data import vae_face_clip
+
+        key = (step, micro, g, b.key)
+        cache = self.__dict__.setdefault("_faces", {})
+        if key not in cache:  # clip and weight are asked for separately: render once
+            cache.clear()
+            seed = sample_seed(self.recipe.seed, step, micro, g) % (2**31)
+            cache[key] = vae_face_clip(seed, b.frames, b.height, b.width, self.recipe.vae_options.fg_weight)
+        return cache[key]
 
     def close(self) -> None:
         if self.prefetch is not None:
@@ -133,7 +147,10 @@ class VAETask:
         if not r.vae_options.sample_posterior:
             noise = torch.zeros_like(noise)  # decode the posterior mean (see demo_vae)
         weight = None
-        if r.vae_options.fg_weight:
+        if r.vae_options.world == "faces" and r.vae_options.fg_weight:
+            weight = torch.stack([self._face_clip(step, micro, g, bucket)[1] for g in indices])
+            weight = weight.to(self.device)  # [B, 1, F, H, W]
+        elif r.vae_options.fg_weight:
             weight = torch.stack(
                 [self.clip_weight(step, micro, g, bucket, r.vae_options.fg_weight) for g in indices]
             ).to(self.device)  # [B, 1, F, H, W]
@@ -194,9 +211,12 @@ class VAETask:
         b = self.recipe.stages[-1].buckets[0]
         lats, ps = [], []
         for i in range(n):
-            x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), 1.0 if i % 2 == 0 else 0.0)[
-                None
-            ]
+            if self.recipe.vae_options.world == "faces":
+                from vitascope.train.avatar_data import face_clip
+
+                x = to_model_range(face_clip(10**6 + i, max(frames, 5), b.height, b.width).frames)[None]
+            else:
+                x = vae_clip(10**6 + i, max(frames, 5), b.height, b.width, (1, 1), float(i % 2 == 0))[None]
             dev = next(model.parameters()).device
             z = model.encode(x.to(dev))
             lats.append(z.flatten().cpu())

@@ -174,10 +174,13 @@ def _avatar(config: DiTConfig, shapes: Shapes) -> nn.Module:
     if any(k not in shapes for k in need):
         raise WeightLoadError(f"an Avatar checkpoint needs {' and '.join(need)}; this one lacks them")
     hidden, in_dim = shapes[need[0]]
+    # audio_proj sees 10 x layers x width features flattened: any Whisper whose states do not split into the
+    # release's 5 layers (e.g. the demo's 3 x 32) is built as 1 "layer" of in_dim / 10 (the same Linear)
+    layers = AUDIO_LAYERS if in_dim % (AUDIO_WINDOW * AUDIO_LAYERS) == 0 else 1
     return AvatarDiT(
         config,
-        audio_channels=in_dim // (AUDIO_WINDOW * AUDIO_LAYERS),
-        audio_layers=AUDIO_LAYERS,
+        audio_channels=in_dim // (AUDIO_WINDOW * layers),
+        audio_layers=layers,
         adapter_dim_head=shapes[need[1]][0],
         audio_hidden=hidden,
         emotion="emotion_in.proj.weight" in shapes,
