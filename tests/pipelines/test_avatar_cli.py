@@ -186,6 +186,9 @@ def test_decode_chunks_equal_the_tiled_decode(folder):
 
     vae = load_vae(folder / "ckpts" / DIT_FILE.parts[0] / "vae")
     pipe = AvatarPipeline(None, vae, None, None, None, None)
+    pipe.vae_decode = (
+        "windows"  # the release's way (what "auto" picks for videos too large to decode at once)
+    )
     z = torch.randn(1, 16, 8, 8, 8, generator=torch.Generator().manual_seed(0))  # two 16-frame tiles and more
     chunks = list(pipe.decode_chunks(z, 27))
     assert len(chunks) > 1 and sum(len(c) for c in chunks) == 27
@@ -195,3 +198,17 @@ def test_decode_chunks_equal_the_tiled_decode(folder):
     whole = ((whole.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8)
     diff = np.abs(np.concatenate(chunks).astype(int) - whole.numpy()[:27].astype(int))
     assert diff.max() <= 1  # float summation order only
+
+
+def test_decode_chunks_decode_at_once_when_it_fits(folder):
+    from vitascope.models.vae import load_vae
+    from vitascope.pipelines.avatar import AvatarPipeline
+
+    vae = load_vae(folder / "ckpts" / DIT_FILE.parts[0] / "vae")
+    pipe = AvatarPipeline(None, vae, None, None, None, None)  # vae_decode "auto": this tiny decode fits
+    z = torch.randn(1, 16, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    chunks = list(pipe.decode_chunks(z, 27))
+    with torch.no_grad():
+        whole = vae.decode(z / vae.config.scaling_factor, tiling=False)
+    whole = ((whole.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0) * 255).round().to(torch.uint8)
+    assert len(chunks) == 1 and np.array_equal(chunks[0], whole.numpy()[:27])

@@ -129,6 +129,7 @@ class AvatarPipeline:
             None  # CFG in parallel over two halves of the ranks (parallel.cfg), set from outside
         )
         self.window = int(window or WINDOW)
+        self.vae_decode = "auto"  # temporal windows only when the whole decode would not fit (decode_plan.py)
         self.defaults: dict = {}  # the folder's generation defaults (avatar_loader.avatar_settings)
 
     @property
@@ -358,32 +359,26 @@ class AvatarPipeline:
 
     @torch.no_grad()
     def decode_chunks(self, latents: torch.Tensor, frames: int):
-        """Yield uint8 frame chunks [f, H, W, 3], `frames` in all, equal to `vae.decode` with temporal tiling
-        (16-frame tiles, stride 12, cross-faded) but one tile at a time: memory bounded by a tile."""
-        from vitascope.models.vae.tiling import _spatial_decode, blend_
+        """Yield uint8 frame chunks [f, H, W, 3], `frames` in all: `vae.iter_decode` with the release's tiling
+        (16-frame temporal tiles, stride 12, cross-faded; spatial tiles above 256 px) one tile at a time when the
+        whole decode would not fit the memory budget or `vae_decode` is "windows", else in one piece (windows
+        restart a small VAE's context and mark every 12th frame: pipelines/decode_plan.py)."""
+        from vitascope.pipelines.decode_plan import use_windows
 
         vae = self.vae
-        z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor  # [1, 16, T, h, w]
-        rt, rs = vae.config.temporal_compression_ratio, vae.config.spatial_compression_ratio
+        z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor  # [1, C, T, h, w]
+        rs = vae.config.spatial_compression_ratio
         cfg = self.tiling(z.shape[3] * rs, z.shape[4] * rs)
-        T = z.shape[2]
-        lat_tile, lat_stride = cfg.tile_frames // rt, cfg.stride_frames // rt
-        spatial = cfg.spatial and (z.shape[3] > cfg.tile_height // rs or z.shape[4] > cfg.tile_width // rs)
-        plain = T <= lat_tile  # vae.decode decodes short clips whole
-        prev, left = None, min(frames, (T - 1) * rt + 1)
-        for i in range(0, T, lat_stride):
-            win = z if plain else z[:, :, i : i + lat_tile + 1]
-            win = _spatial_decode(vae, win, cfg) if spatial else vae.decode_plain(win)  # [1, 3, f, H, W]
-            if i > 0:
-                win = blend_(prev, win[:, :, 1:], cfg.tile_frames - cfg.stride_frames, dim=2)
-            prev = win
-            keep = win if plain else win[:, :, : cfg.stride_frames + (1 if i == 0 else 0)]
-            video = (keep.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)  # [f, H, W, 3]
+        windows = use_windows(self.vae_decode, vae.config, tuple(z.shape), z.dtype, z.device)
+        cfg = dataclasses.replace(cfg, temporal=windows, spatial=cfg.spatial and windows)
+        left = frames
+        for x in vae.iter_decode(z, cfg):  # [1, 3, f, H, W] in about [-1, 1]
+            video = (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)  # [f, H, W, 3]
             video = (video * 255).round().to(torch.uint8).cpu().numpy()[:left]
             left -= len(video)
             if len(video):
                 yield video
-            if left <= 0 or plain:
+            if left <= 0:
                 break
 
 
