@@ -53,7 +53,7 @@ def test_auto_decodes_at_once_when_it_fits_and_in_windows_when_not(demo):
     assert use_windows("windows", cfg, shape, torch.float32, "cpu", budget=10 * peak)
     assert not use_windows("full", cfg, shape, torch.float32, "cpu", budget=1)
     longer = decode_peak_bytes(cfg, (1, cfg.latent_channels, 9, 16, 16), torch.float32)
-    assert longer > peak and decode_peak_bytes(cfg, shape, torch.bfloat16) == peak // 2
+    assert longer > peak and decode_peak_bytes(cfg, shape, torch.bfloat16) < peak
     with pytest.raises(ValueError, match="policy"):
         use_windows("tiles", cfg, shape, torch.float32, "cpu")
 

@@ -234,7 +234,7 @@ def generate(
     from vitascope.pipelines.options import GenerationOptions, validate
 
     _quiet_transformers()
-    if model is None and audio is not None and image is not None:
+    if model is None and audio and image is not None:  # audio is a list: empty without --audio
         from vitascope.pipelines.avatar_loader import avatar_demo_folder
 
         model = avatar_demo_folder()  # a photo and a voice without --model: the bundled avatar demo
