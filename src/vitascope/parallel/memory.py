@@ -18,6 +18,7 @@ normalisation and the causal padding copy), plus the float32 window of output pi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from vitascope.errors import InvalidOptionError
@@ -60,8 +61,11 @@ def memory_budget(device, budget_gib: float | None = None) -> tuple[int, str]:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free), f"free on {device} (torch.cuda.mem_get_info)"
-    import psutil
-
+    try:
+        import psutil  # arrives with the train/serve extras (through accelerate); not a core dependency
+    except ImportError:
+        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return int(pages), "available system memory (sysconf)"
     return int(psutil.virtual_memory().available), "available system memory (psutil)"
 
 
