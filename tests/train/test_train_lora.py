@@ -142,7 +142,6 @@ def test_i2v_preset(base, tmp_path):
 def test_trained_file_loads_in_diffusers_unrenamed(base, tmp_path):
     """The recipe's export (default targets at this width) in diffusers' HunyuanVideo LoRA loader, keys as
     written: the diffusers transformer with it gives our DiT's output with the LoRA merged."""
-    import torch
     from diffusers import HunyuanVideoPipeline, HunyuanVideoTransformer3DModel
 
     from vitascope.convert.diffusers_dit import config_to_diffusers, tencent_to_diffusers
@@ -204,4 +203,8 @@ def test_torchrun_two_processes_give_the_one_process_lora(base, tmp_path):
     b = load_file(str(tmp_path / "two" / "export" / "lora.safetensors"))
     assert a.keys() == b.keys() and len(a) > 0
     for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+        # The gradient all-reduce sums in another order, so an element whose gradient is ~0 can take Adam's
+        # step either way (at most lr = 1e-3 per step); every other element must agree to float rounding.
+        diff = (b[k].float() - a[k].float()).abs()
+        assert diff.max() <= 5e-3, (k, float(diff.max()))
+        assert (diff > 1e-5).float().mean() <= 0.01, (k, float((diff > 1e-5).float().mean()))
