@@ -77,10 +77,15 @@ def test_weighted_reconstruction_loss():
 
 def test_demo_recipe_order_and_refine_settings():
     names = [r.name for r in demo()]
-    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft"]
+    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft", "demo-vae-palette"]
     ft = demo_vae_refine()
     assert ft.vae_options.init_from == "demo-vae-dec" and not ft.vae_options.freeze_encoder
-    assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
+    dit_ft = demo()[-2]
+    assert dit_ft.vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
+    # ... and the model folder ships the palette VAE, whose encoder is anchored to demo-vae-ft's
+    assert dit_ft.dit_options.final_vae == "demo-vae-palette"
+    pal = demo()[-1].vae_options
+    assert pal.init_from == "demo-vae-ft" and pal.anchor_weight > 0 and 0 < pal.hue_fraction < 1
 
 
 def test_shorter_travels_let_moving_objects_start_in_the_middle():
@@ -116,3 +121,64 @@ def test_demo_dit_refine_continues_demo_dit_with_its_encoders():
     assert ft.dit_options.init_from == "demo-dit" and ft.text_from == "demo-dit"
     assert ft.dit_options.travel_range == (0.5, 1.0) and ft.dit_options.text_prior_steps == 0
     assert ft.export_options == demo_dit().export_options  # the same model name, recorded recipe and defaults
+
+
+def test_latent_anchor_term():
+    torch.manual_seed(0)
+    vae = CausalVAE3D(VAEConfig.tiny())
+    video = torch.rand(2, 3, 5, 16, 16) * 2 - 1
+    noise = torch.zeros(2, vae.config.latent_channels, 2, 2, 2)
+    mean = vae.encode_moments(video)[0].detach()
+    base, _, _ = vae_reconstruction_loss(vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0)
+    # anchored to its own mean: nothing added
+    same, _, parts = vae_reconstruction_loss(
+        vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, anchor=(mean, torch.tensor([5.0, 5.0]))
+    )
+    torch.testing.assert_close(same, base)
+    assert float(parts["anchor"]) == 0.0
+    # a shifted target costs weight * squared shift, only on the samples with a weight
+    moved, _, parts = vae_reconstruction_loss(
+        vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, anchor=(mean + 0.1, torch.tensor([5.0, 0.0]))
+    )
+    torch.testing.assert_close(moved - base, torch.tensor([5.0 * 0.01, 0.0]))
+    assert abs(float(parts["anchor"]) - 0.01) < 1e-6
+
+
+def test_palette_vae_task_recolours_and_anchors(tmp_path):
+    from vitascope.models.vae import save_vae
+    from vitascope.train.buckets import Bucket
+    from vitascope.train.loop import train
+    from vitascope.train.options import VAEOptions
+    from vitascope.train.recipes import Stage, vae_recipe
+
+    torch.manual_seed(1)
+    save_vae(CausalVAE3D(VAEConfig.tiny()), tmp_path / "ref" / "vae")
+    r = vae_recipe().replace(
+        vae=VAEConfig.tiny(),
+        stages=(Stage("s", 2, (Bucket(5, 32, 32, 4),)),),
+        vae_options=VAEOptions(
+            sample_posterior=False, mse_weight=1.0, l1_weight=0.0, init_from=str(tmp_path / "ref" / "vae"),
+            hue_fraction=0.5, anchor_weight=10.0,
+        ),  # fmt: skip
+        log_every=1,
+        ema_decay=0.0,
+    )
+    train(r, tmp_path / "run", run_root=tmp_path)
+    import json
+
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["anchor"] == 0.0  # the first step starts from the reference itself
+    assert rows[1]["anchor"] > 0.0  # one update later the encoder has moved and pays for it
+    from vitascope.train.vae_task import VAETask
+
+    task = VAETask(r, tmp_path / "t", tmp_path)
+    recoloured = [task.hue_rng(0, 0, g) is not None for g in range(32)]
+    assert 6 <= sum(recoloured) <= 26  # about half
+    g = recoloured.index(True)
+    b = Bucket(5, 32, 32, 4)
+    plain = task._frames(0, 0, g, b)
+    from vitascope.data.synthetic import to_model_range
+
+    assert not torch.equal(task.clip(0, 0, g, b), to_model_range(plain))
+    keep = recoloured.index(False)
+    assert torch.equal(task.clip(0, 0, keep, b), to_model_range(task._frames(0, 0, keep, b)))

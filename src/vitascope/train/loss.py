@@ -122,10 +122,13 @@ def vae_reconstruction_loss(
     mse_weight: float = 0.0,
     l1_weight: float = 1.0,
     weight: torch.Tensor | None = None,
+    anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """video [B, 3, F, H, W] in [-1, 1] -> (loss [B] without the adversarial term, reconstruction, parts).
 
     weight: optional per-pixel weight [B, 1, F, H, W] of the L1 and MSE terms (None: uniform).
+    anchor: optional (target mean [B, C, T, h, w], per-sample weight [B]): adds weight * MSE between the
+    posterior mean and the target (a frozen reference encoder's mean: VAEOptions.anchor_weight).
 
     noise: [B, C, T, h, w] standard normal for the posterior sample (drawn by the caller per sample, so the
     run does not depend on how the batch is split over processes)."""
@@ -140,6 +143,12 @@ def vae_reconstruction_loss(
     kl = kl_divergence(mean, logvar)
     loss = l1_weight * l1 + kl_weight * kl
     parts = {"l1": l1.detach().mean(), "kl": kl.detach().mean()}
+    if anchor is not None:
+        target, w = anchor
+        drift = (mean - target.to(mean)).pow(2).flatten(1).mean(dim=1)  # [B]
+        loss = loss + w.to(drift) * drift
+        on = (w > 0).to(drift)
+        parts["anchor"] = (drift.detach() * on).sum() / on.sum().clamp(min=1)  # on anchored samples only
     if mse_weight > 0:
         mse = per_sample((recon - video).pow(2))
         loss = loss + mse_weight * mse

@@ -46,6 +46,12 @@ class VAEOptions:
     logvar_init: float = -8.0  # initial posterior log-variance of a VAE trained from scratch
     figure_fraction: float = 0.0  # share of clips from the figure world (synthetic/figures/clips.py)
     world: str = "shapes"  # "shapes" (synthetic/) or "faces" (the talking-head world, fg_weight on mouths)
+    # Share of clips recoloured by a random hue rotation (synthetic/recolour.py): the whole colour circle
+    # from the world's palette, so the VAE carries colours its DiT never saw (what a LoRA teaches).
+    hue_fraction: float = 0.0
+    # Weight of a pull of the encoder's posterior mean towards the init_from VAE's on clips that are not
+    # recoloured: the latents a DiT was trained on stay (nearly) where they were while new hues get room.
+    anchor_weight: float = 0.0
 
     def __post_init__(self):
         for name in ("mse_weight", "l1_weight", "fg_weight"):
@@ -54,6 +60,14 @@ class VAEOptions:
         if self.mse_weight == 0 and self.l1_weight == 0:
             raise InvalidOptionError(
                 "vae_options: mse_weight and l1_weight are both 0 (no reconstruction loss)"
+            )
+        if not 0.0 <= self.hue_fraction <= 1.0:
+            raise InvalidOptionError(f"vae_options.hue_fraction must be in [0, 1], got {self.hue_fraction}")
+        if self.anchor_weight < 0:
+            raise InvalidOptionError(f"vae_options.anchor_weight must be >= 0, got {self.anchor_weight}")
+        if self.anchor_weight > 0 and (self.init_from is None or self.freeze_encoder):
+            raise InvalidOptionError(
+                "vae_options.anchor_weight needs init_from (the VAE to stay close to) and a trainable encoder"
             )
         if not 0.0 <= self.figure_fraction <= 1.0:
             raise InvalidOptionError(

@@ -475,14 +475,53 @@ def demo_dit_refine() -> Recipe:
         warmup_steps=50,
         i2v_prob=0.4,
         seed=3,
-        dit_options=DiTOptions(init_from="demo-dit", travel_range=(0.5, 1.0)),
+        dit_options=DiTOptions(init_from="demo-dit", travel_range=(0.5, 1.0), final_vae="demo-vae-palette"),
+    )
+
+
+PALETTE_STEPS = 800  # planned; the shipped weights ran the number in the model folder's vae/recipe note
+
+
+def demo_vae_palette() -> Recipe:
+    """Last part: demo-vae-ft taught the whole colour circle, for LoRAs that bring new colours (docs/lora.md).
+
+    demo-vae-ft saw the five palette colours only and its encoder collapsed every other hue onto them
+    (purple and cyan 0.03 apart in latent space, red and green 1.2), so no decoder could tell them apart.
+    Half the clips here are recoloured by a random hue rotation (synthetic/recolour.py); on the other half
+    the encoder's posterior mean is pulled towards demo-vae-ft's, so the latents the DiT was trained on stay
+    where they were and the DiT needs no retraining. The model folder's VAE (dit_options.final_vae)."""
+    return demo_vae().replace(
+        name="demo-vae-palette",
+        stages=(Stage("64px", PALETTE_STEPS, (Bucket(1, 64, 64, 8), Bucket(9, 64, 64, 4, weight=3.0))),),
+        lr=2e-4,
+        warmup_steps=20,
+        seed=4,
+        checkpoint_every=50,
+        vae_options=VAEOptions(
+            sample_posterior=False,
+            mse_weight=1.0,
+            l1_weight=0.0,
+            init_from="demo-vae-ft",
+            fg_weight=10.0,
+            scene_frames=17,
+            hue_fraction=0.5,
+            anchor_weight=20.0,
+        ),
     )
 
 
 def demo() -> list[Recipe]:
     """The recorded recipe of the bundled demo model (`vitascope train --recipe demo`): the VAE, its decoder,
-    the whole VAE refined, then the DiT on the refined VAE's latents."""
-    return [demo_vae(), demo_vae_decoder(), demo_vae_refine(), demo_dit(), demo_dit_refine()]
+    the whole VAE refined, then the DiT on the refined VAE's latents, and last the VAE taught every hue with
+    its latents anchored (the model folder's VAE)."""
+    return [
+        demo_vae(),
+        demo_vae_decoder(),
+        demo_vae_refine(),
+        demo_dit(),
+        demo_dit_refine(),
+        demo_vae_palette(),
+    ]
 
 
 def bundled_demo(*below: str) -> str:
@@ -562,6 +601,7 @@ RECIPES = {
     "demo-vae-dec": demo_vae_decoder,
     "demo-vae-ft": demo_vae_refine,
     "demo-dit-ft": demo_dit_refine,
+    "demo-vae-palette": demo_vae_palette,
     "tiny": tiny,
     "demo-pose": demo_pose,
     "demo-pose-vae": demo_pose_vae,

@@ -54,8 +54,12 @@ class VAETask:
 
             start = load_vae(run_folder(init, run_root, "export", "vae"))
             self.model.load_state_dict(start.state_dict())
-            if recipe.vae_options.freeze_encoder:  # same latents: keep the scale the DiT was trained with
+            opts = recipe.vae_options
+            if opts.freeze_encoder or opts.anchor_weight > 0:
+                # same (or anchored) latents: keep the scale the DiT was trained with
                 self.scaling_factor = start.config.scaling_factor
+            if opts.anchor_weight > 0:  # the frozen reference the encoder is pulled towards
+                self.teacher = start.eval().requires_grad_(False)
         # Start the posterior narrow (std ~0.02): with the paper's tiny KL weight nothing pushes the default
         # logvar=0 down quickly, and unit-variance sampling noise would drown the latent for hundreds of steps.
         if not init and not self.on_meta:
@@ -104,17 +108,33 @@ class VAETask:
 
         return split_seed(int(rng.integers(2**30)), TRAIN)
 
+    def hue_rng(self, step: int, micro: int, g: int) -> np.random.Generator | None:
+        """The generator of this sample's recolouring, or None when it keeps the world's palette
+        (vae_options.hue_fraction)."""
+        share = self.recipe.vae_options.hue_fraction
+        rng = np.random.default_rng([self.recipe.seed, step, micro, 7, g])
+        return rng if share > 0 and rng.random() < share else None
+
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
+        frames = self._frames(step, micro, g, b)  # uint8 [F, H, W, 3]
+        rng = self.hue_rng(step, micro, g)
+        if rng is not None:
+            from vitascope.synthetic.recolour import random_recolour
+
+            frames = random_recolour(frames, rng)
+        return to_model_range(frames)
+
+    def _frames(self, step: int, micro: int, g: int, b: Bucket) -> np.ndarray:
         fig = self.figure_seed(step, micro, g)
         if fig is not None:
             from vitascope.synthetic.figures.clips import figure_clip
 
-            return to_model_range(figure_clip(fig, b.frames, (b.height, b.width)).frames)
+            return figure_clip(fig, b.frames, (b.height, b.width)).frames
         if self.recipe.vae_options.world == "faces":
-            return to_model_range(self._face_clip(step, micro, g, b)[0])
+            return self._face_clip(step, micro, g, b)[0]
         if self.prefetch is not None:
-            return to_model_range(self.prefetch.get(step, micro, g, b))
-        return to_model_range(vae_clip_frames(*self.clip_args(step, micro, g, b)))
+            return self.prefetch.get(step, micro, g, b)
+        return vae_clip_frames(*self.clip_args(step, micro, g, b))
 
     def _face_clip(self, step: int, micro: int, g: int, b: Bucket):
         """(frames, mouth weight) of a talking-world clip (no frame interval: mouths move every frame)."""
@@ -155,6 +175,14 @@ class VAETask:
                 [self.clip_weight(step, micro, g, bucket, r.vae_options.fg_weight) for g in indices]
             ).to(self.device)  # [B, 1, F, H, W]
         video, noise = video.to(self.device), noise.to(self.device)
+        anchor = None
+        if r.vae_options.anchor_weight > 0:
+            # recoloured clips are free to move: the reference encoder collapses their hues
+            keep = [self.hue_rng(step, micro, g) is None for g in indices]
+            w = torch.tensor([r.vae_options.anchor_weight * k for k in keep], device=self.device)
+            with torch.no_grad():
+                target = self.teacher.to(self.device).encode_moments(video)[0]
+            anchor = (target, w)
         loss, recon, parts = vae_reconstruction_loss(
             self.model,
             video,
@@ -165,6 +193,7 @@ class VAETask:
             r.vae_options.mse_weight,
             r.vae_options.l1_weight,
             weight,
+            anchor,
         )
         total = loss.mean()
         disc = self.extra_modules.get("discriminator")
