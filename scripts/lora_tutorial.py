@@ -175,39 +175,58 @@ def measure(lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: 
     return table
 
 
-def vae_round_trip(n: int = 4) -> list[dict]:
-    """Each colour through the demo model's VAE (encode, decode): the mean colour of the object's pixels
-    before and after, and what the analyzer (widened palette) names the decoded clip. A colour the VAE
-    cannot reconstruct cannot come out of any DiT LoRA either."""
+# Hues outside the world's eight named colours, for the VAE check only (the analyzer does not name them).
+EXTRA_HUES = {
+    "cyan": (40, 210, 210),
+    "magenta": (220, 50, 200),
+    "lime": (160, 230, 40),
+    "teal": (20, 140, 130),
+    "brown": (140, 80, 30),
+}
+
+
+def vae_round_trip(n: int = 4, vae_folder: Path | None = None) -> list[dict]:
+    """Each colour through a VAE (default: the demo model's; encode, decode): the mean colour of the object's
+    pixels before and after, their CIE76 delta E, and what the analyzer (widened palette) names the decoded
+    clip. A colour the VAE cannot reconstruct cannot come out of any DiT LoRA either."""
     import torch
 
-    from vitascope.pipelines.loader import load_pipeline
+    from vitascope.models.vae import load_vae
+    from vitascope.pipelines.loader import demo_model_path
     from vitascope.synthetic.analyze import analyze
+    from vitascope.synthetic.faces import delta_e
     from vitascope.synthetic.render import render
-    from vitascope.synthetic.world import ALL_COLOURS, sample_scene
+    from vitascope.synthetic.world import ALL_COLOURS, COLOURS, sample_scene
 
-    vae = load_pipeline(None).vae
+    vae = load_vae(vae_folder or demo_model_path() / "vae").eval()
     rows = []
-    for colour in ALL_COLOURS:
+    for colour, rgb in {**ALL_COLOURS, **EXTRA_HUES}.items():
         before, after, names = [], [], []
         for seed in range(n):
-            spec = sample_scene(seed, colour=colour, background="black", n_objects=1)
+            named = colour if colour in ALL_COLOURS else "white"
+            spec = sample_scene(seed, colour=named, background="black", n_objects=1)
             clip = render(spec)  # [F, H, W, 3] uint8
+            if colour not in ALL_COLOURS:  # on black a render is colour * coverage: repaint the white one
+                cover = clip[..., :1].astype(np.float32) / COLOURS["white"][0]
+                clip = np.clip(np.rint(cover * np.array(rgb, np.float32)), 0, 255).astype(np.uint8)
             x = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
             with torch.no_grad():
                 y = vae.decode(vae.encode(x))[0]  # [3, F, H, W]
             out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
-            mask = clip.astype(int).sum(-1) > 60  # the object's pixels on black
+            mask = clip.astype(int).max(-1) > 60  # the object's pixels on black
             before.append(clip[mask].mean(0))
             after.append(out[mask].mean(0))
-            objs = analyze(out, background="black", colours=ALL_COLOURS).objects
-            names.append(objs[0]["colour"] if objs else None)
+            if colour in ALL_COLOURS:
+                objs = analyze(out, background="black", colours=ALL_COLOURS).objects
+                names.append(objs[0]["colour"] if objs else None)
+        b, a = np.mean(before, 0), np.mean(after, 0)
         rows.append({
-            "colour": colour, "rgb": np.mean(before, 0).round().astype(int).tolist(),
-            "after_vae": np.mean(after, 0).round().astype(int).tolist(), "named": names,
+            "colour": colour, "rgb": b.round().astype(int).tolist(), "after_vae": a.round().astype(int).tolist(),
+            "delta_e": round(float(delta_e(b, a)), 1), "named": names,
         })  # fmt: skip
+        r = rows[-1]
         print(
-            f"| {colour} | {rows[-1]['rgb']} | {rows[-1]['after_vae']} | {', '.join(map(str, names))} |",
+            f"| {colour} | {r['rgb']} | {r['after_vae']} | {r['delta_e']} | {', '.join(map(str, names)) or '-'} |",
             flush=True,
         )
     return rows
@@ -245,10 +264,11 @@ def main() -> None:
     m.add_argument("--n-new", type=int, default=20)
     m.add_argument("--n-known", type=int, default=20)
     m.add_argument("--seed", type=int, default=1)
-    sub.add_parser("vae", help="every colour through the demo VAE and back")
+    v = sub.add_parser("vae", help="every colour through the demo VAE (or --vae FOLDER) and back")
+    v.add_argument("--vae", type=Path, default=None)
     a = p.parse_args()
     if a.step == "vae":
-        vae_round_trip()
+        vae_round_trip(vae_folder=a.vae)
     elif a.step == "render":
         render_clips(a.out, a.colour, a.n, a.seed)
     else:
