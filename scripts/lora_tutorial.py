@@ -69,7 +69,7 @@ stage = "64p"
 """
 
 
-def render_clips(out: Path, colour: str, n: int, seed: int) -> None:
+def render_clips(out: Path, colour: str, n: int, seed: int, model: Path | None = None) -> None:
     from vitascope.media import write_video
     from vitascope.pipelines.loader import demo_model_path
     from vitascope.synthetic.captions import canonical_caption
@@ -88,7 +88,7 @@ def render_clips(out: Path, colour: str, n: int, seed: int) -> None:
         write_video(render(spec), out / f"clip_{i:03d}.mp4", fps=8)
         (out / f"clip_{i:03d}.txt").write_text(canonical_caption(spec) + "\n")
     toml = out.parent / "curate.toml"
-    toml.write_text(CURATE_TOML.format(demo=demo_model_path().resolve()))
+    toml.write_text(CURATE_TOML.format(demo=(model or demo_model_path()).resolve()))
     print(f"{n} clips in {out}; curation config: {toml}")
 
 
@@ -141,7 +141,9 @@ def _run(pipe, cases: list[dict], palette: dict | None) -> tuple[list[dict], lis
     return rows, clips
 
 
-def measure(lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: int) -> dict:
+def measure(
+    lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: int, model: Path | None = None
+) -> dict:
     from vitascope.pipelines.loader import load_pipeline
     from vitascope.synthetic.world import ALL_COLOURS
 
@@ -150,7 +152,7 @@ def measure(lora: Path, out: Path, colour: str, n_new: int, n_known: int, seed: 
     table, shown = {}, {}
     for name, loras in (("base", None), ("lora", [(str(lora), 1.0)])):
         t0 = time.perf_counter()
-        pipe = load_pipeline(None, loras=loras)
+        pipe = load_pipeline(model, loras=loras)
         print(f"{name}:", flush=True)
         # the new colour is named from the widened palette; the known ones as the project's evaluator does
         rows_new, clips_new = _run(pipe, new, ALL_COLOURS)
@@ -257,6 +259,7 @@ def main() -> None:
     r.add_argument("--colour", default="purple")
     r.add_argument("--n", type=int, default=48)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--model", type=Path, default=None, help="base model folder (default: the bundled demo)")
     m = sub.add_parser("measure", help="held-out prompts with and without the LoRA")
     m.add_argument("--lora", type=Path, required=True)
     m.add_argument("--out", type=Path, required=True)
@@ -264,15 +267,16 @@ def main() -> None:
     m.add_argument("--n-new", type=int, default=20)
     m.add_argument("--n-known", type=int, default=20)
     m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--model", type=Path, default=None, help="base model folder (default: the bundled demo)")
     v = sub.add_parser("vae", help="every colour through the demo VAE (or --vae FOLDER) and back")
     v.add_argument("--vae", type=Path, default=None)
     a = p.parse_args()
     if a.step == "vae":
         vae_round_trip(vae_folder=a.vae)
     elif a.step == "render":
-        render_clips(a.out, a.colour, a.n, a.seed)
+        render_clips(a.out, a.colour, a.n, a.seed, a.model)
     else:
-        measure(a.lora, a.out, a.colour, a.n_new, a.n_known, a.seed)
+        measure(a.lora, a.out, a.colour, a.n_new, a.n_known, a.seed, a.model)
 
 
 if __name__ == "__main__":

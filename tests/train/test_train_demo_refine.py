@@ -77,15 +77,16 @@ def test_weighted_reconstruction_loss():
 
 def test_demo_recipe_order_and_refine_settings():
     names = [r.name for r in demo()]
-    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft", "demo-vae-palette"]
+    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft"]
     ft = demo_vae_refine()
     assert ft.vae_options.init_from == "demo-vae-dec" and not ft.vae_options.freeze_encoder
-    dit_ft = demo()[-2]
-    assert dit_ft.vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
-    # ... and the model folder ships the palette VAE, whose encoder is anchored to demo-vae-ft's
-    assert dit_ft.dit_options.final_vae == "demo-vae-palette"
-    pal = demo()[-1].vae_options
-    assert pal.init_from == "demo-vae-ft" and pal.anchor_weight > 0 and 0 < pal.hue_fraction < 1
+    assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
+    # the palette VAE starts from, and is anchored to, the encoder the DiT was trained on
+    from vitascope.train.recipes import get_recipe
+
+    (pal,) = get_recipe("demo-vae-palette")
+    opts = pal.vae_options
+    assert opts.init_from == "demo-vae-ft" and opts.anchor_weight > 0 and 0 < opts.hue_fraction < 1
 
 
 def test_shorter_travels_let_moving_objects_start_in_the_middle():
