@@ -130,19 +130,24 @@ def test_latent_anchor_term():
     video = torch.rand(2, 3, 5, 16, 16) * 2 - 1
     noise = torch.zeros(2, vae.config.latent_channels, 2, 2, 2)
     mean = vae.encode_moments(video)[0].detach()
-    base, _, _ = vae_reconstruction_loss(vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0)
-    # anchored to its own mean: nothing added
+    kw = dict(mse_weight=1.0, l1_weight=0.0)
+    base, _, _ = vae_reconstruction_loss(vae, video, 0.0, noise, **kw)
+    # anchored to its own mean: no drift, and the reference latents decode to the same reconstruction, so
+    # the decoder-side term repeats the reconstruction error
     same, _, parts = vae_reconstruction_loss(
-        vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, anchor=(mean, torch.tensor([5.0, 5.0]))
+        vae, video, 0.0, noise, anchor=(mean, torch.tensor([5.0, 5.0])), **kw
     )
-    torch.testing.assert_close(same, base)
+    torch.testing.assert_close(same, 2 * base)
     assert float(parts["anchor"]) == 0.0
-    # a shifted target costs weight * squared shift, only on the samples with a weight
+    # a shifted target costs weight * squared shift plus the error of decoding it, only where weighted
     moved, _, parts = vae_reconstruction_loss(
-        vae, video, 0.0, noise, mse_weight=1.0, l1_weight=0.0, anchor=(mean + 0.1, torch.tensor([5.0, 0.0]))
+        vae, video, 0.0, noise, anchor=(mean + 0.1, torch.tensor([5.0, 0.0])), **kw
     )
-    torch.testing.assert_close(moved - base, torch.tensor([5.0 * 0.01, 0.0]))
+    with torch.no_grad():
+        ref_err = (vae.decode(mean + 0.1) - video).pow(2).flatten(1).mean(dim=1)
+    torch.testing.assert_close(moved - base, torch.stack([5.0 * 0.01 + ref_err[0], torch.tensor(0.0)]))
     assert abs(float(parts["anchor"]) - 0.01) < 1e-6
+    torch.testing.assert_close(parts["anchor_recon"], ref_err[0])
 
 
 def test_palette_vae_task_recolours_and_anchors(tmp_path):

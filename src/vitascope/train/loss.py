@@ -128,7 +128,9 @@ def vae_reconstruction_loss(
 
     weight: optional per-pixel weight [B, 1, F, H, W] of the L1 and MSE terms (None: uniform).
     anchor: optional (target mean [B, C, T, h, w], per-sample weight [B]): adds weight * MSE between the
-    posterior mean and the target (a frozen reference encoder's mean: VAEOptions.anchor_weight).
+    posterior mean and the target (a frozen reference encoder's mean: VAEOptions.anchor_weight), and on the
+    samples with a weight the reconstruction terms again for the target decoded: the latents a DiT trained
+    on the reference encoder produces must decode to the clip too, not only this encoder's (nearby) ones.
 
     noise: [B, C, T, h, w] standard normal for the posterior sample (drawn by the caller per sample, so the
     run does not depend on how the batch is split over processes)."""
@@ -149,6 +151,14 @@ def vae_reconstruction_loss(
         loss = loss + w.to(drift) * drift
         on = (w > 0).to(drift)
         parts["anchor"] = (drift.detach() * on).sum() / on.sum().clamp(min=1)  # on anchored samples only
+        parts["anchor_recon"] = torch.zeros((), device=drift.device)
+        if bool(on.any()):
+            ref = vae.decode(target.to(mean))
+            ref_err = l1_weight * per_sample((ref - video).abs())
+            if mse_weight > 0:
+                ref_err = ref_err + mse_weight * per_sample((ref - video).pow(2))
+            loss = loss + on * ref_err
+            parts["anchor_recon"] = (ref_err.detach() * on).sum() / on.sum()
     if mse_weight > 0:
         mse = per_sample((recon - video).pow(2))
         loss = loss + mse_weight * mse
