@@ -362,17 +362,18 @@ class AvatarPipeline:
         """Yield uint8 frame chunks [f, H, W, 3], `frames` in all: `vae.iter_decode` with the release's tiling
         (16-frame temporal tiles, stride 12, cross-faded; spatial tiles above 256 px) one tile at a time when the
         whole decode would not fit the memory budget or `vae_decode` is "windows", else in one piece (windows
-        restart a small VAE's context and mark every 12th frame: pipelines/decode_plan.py)."""
-        from vitascope.pipelines.decode_plan import use_windows
+        restart a small VAE's context and mark every 12th frame: pipelines/decode_plan.py); streamed when
+        `vae_decode` is "stream"."""
+        from vitascope.pipelines.decode_plan import decode_method, iter_decoded
 
         vae = self.vae
         z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor  # [1, C, T, h, w]
         rs = vae.config.spatial_compression_ratio
         cfg = self.tiling(z.shape[3] * rs, z.shape[4] * rs)
-        windows = use_windows(self.vae_decode, vae.config, tuple(z.shape), z.dtype, z.device)
-        cfg = dataclasses.replace(cfg, temporal=windows, spatial=cfg.spatial and windows)
+        method = decode_method(self.vae_decode, vae.config, tuple(z.shape), z.dtype, z.device)
+        cfg = dataclasses.replace(cfg, spatial=cfg.spatial and method == "windows")
         left = frames
-        for x in vae.iter_decode(z, cfg):  # [1, 3, f, H, W] in about [-1, 1]
+        for x in iter_decoded(vae, z, method, cfg):  # [1, 3, f, H, W] in about [-1, 1]
             video = (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)  # [f, H, W, 3]
             video = (video * 255).round().to(torch.uint8).cpu().numpy()[:left]
             left -= len(video)

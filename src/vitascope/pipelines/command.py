@@ -152,8 +152,9 @@ def generate(
     vae_decode: str = typer.Option(
         "auto",
         "--vae-decode",
-        help="auto: decode the whole video at once when it fits in memory, temporal windows otherwise; "
-        "windows: always (the reference code's way); full: never.",
+        help="auto: a clip at once when it fits in memory, a longer video streamed (exact, memory flat in "
+        "the length), temporal windows when neither fits; windows: always (the reference code's way); "
+        "full: never; stream: always stream.",
     ),
     lora: list[str] = typer.Option(
         [], "--lora", help="LoRA file, optionally FILE:WEIGHT (any format in docs/lora.md); repeatable."
@@ -323,8 +324,8 @@ def generate(
         weights_key=weights_key,
         progress=_load_bar(),
     )
-    if vae_decode not in ("auto", "full", "windows"):
-        raise InvalidOptionError(f"--vae-decode must be auto, full or windows, got {vae_decode!r}")
+    if vae_decode not in ("auto", "full", "windows", "stream"):
+        raise InvalidOptionError(f"--vae-decode must be auto, full, windows or stream, got {vae_decode!r}")
     pipe.vae_decode, pipe.memory_budget = vae_decode, memory_budget
     decision = _choose_tiling(pipe, opts, vae_tiling, memory_budget)
     if plan:

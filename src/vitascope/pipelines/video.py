@@ -138,33 +138,39 @@ class VideoPipeline:
         plus spatial tiles when `vae_tiling` is on (True: diffusers' 256-px tiles; a TilingConfig: those tiles,
         as `parallel.memory.choose_vae_tiling` picks them)."""
         from vitascope.models.vae import TilingConfig
-        from vitascope.pipelines.decode_plan import use_windows
 
         if latent_shape is None:
             temporal = self.vae_decode != "full"
         else:
-            temporal = use_windows(
-                self.vae_decode,
-                self.vae.config,
-                latent_shape,
-                self.dtype,
-                self.device,
-                budget_gib=self.memory_budget,
-            )
+            temporal = self.decode_method(latent_shape) == "windows"
         if isinstance(self.vae_tiling, TilingConfig):
             return dataclasses.replace(self.vae_tiling, temporal=temporal)
         return TilingConfig(spatial=bool(self.vae_tiling), temporal=temporal)
 
+    def decode_method(self, latent_shape: tuple[int, ...]) -> str:
+        """"full", "stream" or "windows" for latents of `latent_shape` (pipelines/decode_plan.py): videos longer
+        than the model's native clip stream under `auto`, so memory stays flat in the length."""
+        from vitascope.models.vae import TilingConfig
+        from vitascope.pipelines.decode_plan import decode_method
+
+        native = (self.defaults.frames - 1) // self.latent_scale[0] + 1
+        tiles = isinstance(self.vae_tiling, TilingConfig) or bool(self.vae_tiling)
+        return decode_method(
+            self.vae_decode, self.vae.config, latent_shape, self.dtype, self.device,
+            budget_gib=self.memory_budget, native_latents=native, spatial_tiles=tiles,
+        )  # fmt: skip
+
     # ---- 4. decode --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode_chunks(self, latents: torch.Tensor, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        """float32 [f, H, W, 3] in [0, 1], one chunk per VAE window (temporal windows as `vae_decode` decides:
-        diffusers' 16-frame tiles, stride 12; spatial tiles too when `vae_tiling`). Only one window is alive
-        at a time, and the chunks concatenate to exactly `decode(latents)`. The VAE's own tiling is left alone."""
+        """float32 [f, H, W, 3] in [0, 1], in chunks: one piece, exact streaming chunks, or one per temporal
+        window (diffusers' 16-frame tiles, stride 12; spatial tiles too when `vae_tiling`), as `decode_method`
+        decides. Only one chunk is alive at a time. The VAE's own tiling is left alone."""
+        from vitascope.pipelines.decode_plan import iter_decoded
+
         z = latents.to(self.dtype) / self.vae.config.scaling_factor
-        for x in self.vae.iter_decode(
-            z, self.tiling(tuple(z.shape)), progress
-        ):  # [1, 3, f, H, W] in about [-1, 1]
+        method = self.decode_method(tuple(z.shape))
+        for x in iter_decoded(self.vae, z, method, self.tiling(tuple(z.shape)), progress):  # [1, 3, f, H, W]
             yield (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0).cpu().numpy()  # [f, H, W, 3]
 
     def decode(self, latents: torch.Tensor, progress: Progress | None = None) -> np.ndarray:
