@@ -111,3 +111,50 @@ def test_compile_is_regional_and_wired():
     )
     assert getattr(dit, "_compiled_call_impl", None) is None  # the model itself stays eager
     assert SpeedOptions(compile=True).to_dict()["compile"] is True
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_fp8_matmul_is_the_scaled_product_of_the_quantized_operands(per_channel):
+    """The `_scaled_mm` path (PyTorch's CPU reference kernel here; tensor cores on CUDA 8.9+) multiplies the
+    row-quantized activations with the fp8 weight: equal to that product done in float, and close to the
+    float Linear."""
+    from vitascope.parallel.fp8 import quantize_rows
+
+    torch.manual_seed(0)
+    lin = nn.Linear(48, 32)
+    x = torch.randn(2, 5, 48)  # [B, L, in]: leading dims are kept
+    layer = FP8Linear.from_linear(lin, per_channel=per_channel, matmul="scaled")
+    assert layer.uses_scaled_mm(torch.device("cpu"))
+    y = layer(x)
+    assert y.shape == (2, 5, 32) and y.dtype == torch.float32
+    xq, xs = quantize_rows(x.reshape(-1, 48))
+    want = (xq.float() * xs) @ (layer.weight.float() * layer.scale).t() + lin.bias
+    # the kernel rounds to bf16 before the bias (what the CUDA row-scaled kernels return)
+    torch.testing.assert_close(y.reshape(-1, 32), want, atol=2e-2, rtol=1e-2)
+    with torch.no_grad():
+        ref = lin(x)
+    rel = float((y - ref).norm() / ref.norm())
+    assert rel < 0.08, rel  # two e4m3 operands: a few % rms
+    dequant = FP8Linear.from_linear(lin, per_channel=per_channel, matmul="dequant")
+    assert not torch.equal(dequant(x), y)  # a different computation (activations stay float there)
+
+
+def test_fp8_matmul_auto_is_weight_only_on_the_cpu_and_the_dit_stays_close():
+    layer = FP8Linear.from_linear(nn.Linear(32, 32))
+    assert layer.matmul == "auto" and not layer.uses_scaled_mm(torch.device("cpu"))
+    dit = _model()
+    ref = _call(dit)
+    quantize_fp8(dit, matmul="scaled")
+    assert dit.double_blocks[0].img_attn_qkv.matmul == "scaled"
+    rel = float((_call(dit) - ref).norm() / ref.norm())
+    assert 0 < rel < 0.12, rel
+
+
+def test_fp8_matmul_option_is_checked():
+    from vitascope.errors import InvalidOptionError
+    from vitascope.parallel.speed import SpeedOptions
+
+    with pytest.raises(InvalidOptionError, match="fp8-matmul"):
+        SpeedOptions(quantize="fp8", fp8_matmul="always")
+    with pytest.raises(ValueError, match="matmul"):
+        FP8Linear.from_linear(nn.Linear(4, 4), matmul="fast")

@@ -26,6 +26,7 @@ QUANTIZE = (None, "fp8", "fp8-tensor")
 class SpeedOptions:
     offload: str | None = None  # "model": one component on the device at a time; "block": DiT blocks too
     quantize: str | None = None  # "fp8": e4m3 weights per output channel; "fp8-tensor": one scale per tensor
+    fp8_matmul: str = "auto"  # auto: fp8 matmuls on GPUs that have them (CUDA 8.9+); on; off: weight-only
     compile: bool = False  # torch.compile of each DiT block (regional)
     attention: str | None = None  # a backend of vitascope.nn.attention (sdpa, math, flash, sage)
     memory_budget: float | None = None  # GiB the VAE decode may use (None: free CUDA / available CPU memory)
@@ -35,6 +36,8 @@ class SpeedOptions:
             raise InvalidOptionError(f"--offload must be 'model' or 'block', got {self.offload!r}")
         if self.quantize not in QUANTIZE:
             raise InvalidOptionError(f"--quantize must be 'fp8' or 'fp8-tensor', got {self.quantize!r}")
+        if self.fp8_matmul not in ("auto", "on", "off"):
+            raise InvalidOptionError(f"--fp8-matmul must be auto, on or off, got {self.fp8_matmul!r}")
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise InvalidOptionError(
                 f"--memory-budget must be a positive number of GiB, got {self.memory_budget}"
@@ -67,7 +70,8 @@ def apply_speed(pipe, speed: SpeedOptions) -> None:
     if speed.quantize:
         from vitascope.parallel.fp8 import quantize_fp8
 
-        quantize_fp8(dit, per_channel=speed.quantize == "fp8")
+        matmul = {"auto": "auto", "on": "scaled", "off": "dequant"}[speed.fp8_matmul]
+        quantize_fp8(dit, per_channel=speed.quantize == "fp8", matmul=matmul)
     if speed.compile:
         compile_blocks(dit)
     if speed.offload:

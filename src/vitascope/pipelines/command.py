@@ -190,6 +190,9 @@ def generate(
         None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
     ),
     quantize: str | None = typer.Option(None, "--quantize", help="fp8: e4m3 weights of the DiT blocks."),
+    fp8_matmul: str = typer.Option(
+        "auto", "--fp8-matmul", help="With --quantize: auto (fp8 matmuls on CUDA 8.9+ GPUs), on or off."
+    ),
     cache: str | None = typer.Option(
         None, "--cache", help="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
     ),
@@ -280,8 +283,9 @@ def generate(
         )
     audio = audio[0] if audio else None
     speed = SpeedOptions(
-        offload=offload, quantize=quantize, compile=compile_, attention=attention, memory_budget=memory_budget
-    )
+        offload=offload, quantize=quantize, compile=compile_, attention=attention, memory_budget=memory_budget,
+        fp8_matmul=fp8_matmul,
+    )  # fmt: skip
     _check_sp(sp)
     rewritten = None
     if rewrite:
