@@ -82,7 +82,8 @@ def apply_speed(pipe, speed: SpeedOptions) -> None:
             if enc is not None:
                 group.add(enc.model, "forward")
         # every entry point that runs the VAE (the streamed decode iterates windows through iter_decode)
-        group.add(pipe.vae, *(m for m in ("encode", "decode", "iter_decode") if hasattr(pipe.vae, m)))
+        methods = ("encode", "decode", "iter_decode", "decode_streaming")
+        group.add(pipe.vae, *(m for m in methods if hasattr(pipe.vae, m)))
         if speed.offload == "block":
             pipe._block_offload = offload_blocks(dit, pipe.device)  # the DiT's blocks come in one by one
         else:

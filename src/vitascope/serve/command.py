@@ -47,11 +47,21 @@ def serve(
     lora_dir: Path | None = typer.Option(
         None, "--lora-dir", help="Folder of LoRA .safetensors files jobs may name (by file stem)."
     ),
+    offload: str | None = typer.Option(
+        None, "--offload", help="model: one component on the device at a time; block: DiT blocks too."
+    ),
+    quantize: str | None = typer.Option(None, "--quantize", help="fp8: e4m3 weights of the DiT blocks."),
+    fp8_matmul: str = typer.Option(
+        "auto", "--fp8-matmul", help="With --quantize: auto (fp8 matmuls on CUDA 8.9+ GPUs), on or off."
+    ),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
+    attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
 ) -> None:
     """Serve the HTTP API (/v1/jobs, docs at /docs) and the web UI (/ui) with a queue that survives restarts."""
     import uvicorn
 
     from vitascope.errors import ModelFolderError
+    from vitascope.parallel.speed import SpeedOptions
     from vitascope.pipelines.options import Limits
     from vitascope.serve.app import create_app
     from vitascope.serve.config import ServeConfig
@@ -83,6 +93,9 @@ def serve(
         max_audio_seconds=max_audio_seconds,
         ui=ui,
         lora_dir=lora_dir,
+        speed=SpeedOptions(
+            offload=offload, quantize=quantize, fp8_matmul=fp8_matmul, compile=compile_, attention=attention
+        ),
     )
     app = create_app(config)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

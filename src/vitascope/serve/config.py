@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vitascope.errors import InvalidOptionError
+from vitascope.parallel.speed import SpeedOptions
 from vitascope.pipelines.options import Limits
 
 # Job ids are server-made uuid4 hex strings; anything else is rejected before it can reach a file path.
@@ -36,6 +37,7 @@ class ServeConfig:
     max_attempts: int = 3  # a job interrupted this many times by restarts is failed instead of re-queued
     ui: bool = True
     lora_dir: Path | None = None  # LoRA files (*.safetensors) jobs may name; uploads go to data/loras
+    speed: SpeedOptions | None = None  # offload, fp8, compile, attention: applied to each worker's model
 
     def __post_init__(self):
         object.__setattr__(self, "data", Path(self.data))

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from vitascope.errors import CancelledError, VitascopeError
+from vitascope.parallel.speed import SpeedOptions, apply_speed
 from vitascope.serve.config import ServeConfig
 from vitascope.serve.store import Job, JobStore
 
@@ -125,6 +126,12 @@ class Worker:
             self.pipe = vitascope.load_pipeline(
                 self.config.model, device=self.config.device, dtype=self.config.dtype
             )
+            speed = self.config.speed
+            if speed is not None and speed != SpeedOptions():
+                if self.is_avatar:
+                    log.warning("--offload/--quantize/--compile/--attention apply to video models only")
+                else:
+                    apply_speed(self.pipe, speed)
         except Exception as e:  # the server stays up to report why; queued jobs wait for a fixed restart
             log.exception("could not load the model %s", self.config.model or "(demo)")
             self.load_error = f"{type(e).__name__}: {e}"
