@@ -12,6 +12,7 @@ from vitascope.errors import InvalidOptionError
 from vitascope.models.vae import VAEConfig
 from vitascope.models.vae.loading import load_vae
 from vitascope.parallel.memory import choose_vae_tiling, decode_bytes
+from vitascope.pipelines.options import ModelDefaults
 from vitascope.synthetic import render, sample_scene
 
 HUNYUAN_VAE = VAEConfig()  # the 13B release's VAE: 128 channels at full resolution
@@ -48,6 +49,7 @@ def test_small_budget_tiles_and_stays_close():
     pipe = VideoPipeline.__new__(VideoPipeline)  # only the decode half: no DiT or text encoders needed
     pipe.vae, pipe.dtype, pipe.vae_tiling = vae, torch.float32, False
     pipe.vae_decode, pipe.memory_budget, pipe.device = "auto", None, torch.device("cpu")
+    pipe.defaults = ModelDefaults(frames=17)  # the native clip length the decode policy reads
     plain = pipe.decode(z)
     d = choose_vae_tiling(vae.config, 1, 128, 128, "cpu", 4, budget_gib=3 * 2**-10)
     assert d.tiling is not None and d.tiling.tile_height == 96 and d.fits, d.describe()

@@ -46,17 +46,20 @@ def test_windows_match_official(whisper, golden):
     samples = golden["pcm"].numpy().astype(np.float32) / 32768.0
     feats = input_features(samples, fe)
     assert feats.shape == (80, 3000)
-    torch.testing.assert_close(feats[:, :400], golden["input_features_head"], atol=1e-5, rtol=0)
+    # the log-mel comes from numpy's float32 FFT, whose rounding moves by a few 1e-5 between numpy releases
+    # (numpy 2.4 differs from the golden file's by up to 3.1e-5 in 0.1% of the values)
+    torch.testing.assert_close(feats[:, :400], golden["input_features_head"], atol=1e-4, rtol=0)
     got = audio_windows(samples, model, fe, fps=25, release_fp16=False)
     assert got.shape == golden["windows_fps25"].shape == (1, 65, 10, 5, 16)
-    torch.testing.assert_close(got, golden["windows_fps25"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got, golden["windows_fps25"], atol=1e-4, rtol=0)
     half = audio_windows(samples, model, fe, fps=12.5, release_fp16=False)  # the release counts 25-fps frames
     assert half.shape[1] == 32
-    torch.testing.assert_close(half, golden["windows_fps12_5"][:, :32], atol=1e-5, rtol=0)
+    torch.testing.assert_close(half, golden["windows_fps12_5"][:, :32], atol=1e-4, rtol=0)
     # the release's real path rounds the features and the windows to fp16 (about 1e-3 away from fp32)
     release = golden["windows_fps25_release"].float()
-    assert (release - golden["windows_fps25"]).abs().max() > 1e-4
-    torch.testing.assert_close(audio_windows(samples, model, fe), release, atol=1e-5, rtol=0)
+    assert (release - golden["windows_fps25"]).abs().max() > 5e-4
+    # atol: a feature a few 1e-5 off (numpy's FFT, above) can flip an fp16 rounding (seen: 1.5e-5)
+    torch.testing.assert_close(audio_windows(samples, model, fe), release, atol=5e-5, rtol=0)
 
 
 def test_no_30_second_cap(whisper):
