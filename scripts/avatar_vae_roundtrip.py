@@ -56,7 +56,7 @@ def main() -> None:
         picture(args.vae, args.picture_clips, args.seed, args.size, args.seconds, args.picture)
 
 
-def picture(folders, clips, seed, size, seconds, out: Path, zoom: int = 3) -> None:
+def picture(folders, clips, seed, size, seconds, out: Path, zoom: int = 2) -> None:
     """One row per case: the original frame with the widest mouth, then each VAE's decode of that frame."""
     import cv2
     import numpy as np
