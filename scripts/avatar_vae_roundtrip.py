@@ -1,4 +1,4 @@
-"""Measure a VAE's round trip on talking faces at the avatar size (pipelines/avatar_vae_eval.py): first-frame
+"""Measure a VAE's round trip on talking faces at the avatar size (train/avatar_vae_eval.py): first-frame
 PSNR and whether the mouth openings (and so lip sync) survive, on world clips and evaluator-style cartoons.
 
     python scripts/avatar_vae_roundtrip.py src/vitascope/assets/avatar_demo/ckpts/hunyuan-video-t2v-720p/vae
@@ -31,7 +31,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from vitascope.models.vae import load_vae
-    from vitascope.pipelines.avatar_vae_eval import roundtrip_table, summarize_roundtrip, vae_face_roundtrip
+    from vitascope.train.avatar_vae_eval import roundtrip_table, summarize_roundtrip, vae_face_roundtrip
 
     for folder in args.vae:
         vae = load_vae(folder).eval()
@@ -62,8 +62,8 @@ def picture(folders, clips, seed, size, seconds, out: Path, zoom: int = 2) -> No
     import numpy as np
 
     from vitascope.models.vae import load_vae
-    from vitascope.pipelines.avatar_vae_eval import roundtrip_cases, vae_roundtrip
     from vitascope.synthetic.faces.audio import loudness
+    from vitascope.train.avatar_vae_eval import roundtrip_cases, vae_roundtrip
 
     vaes = [load_vae(f).eval() for f in folders]
     rows = []

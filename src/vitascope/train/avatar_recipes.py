@@ -30,7 +30,7 @@ def demo_avatar_vae() -> Recipe:
 
     The shapes VAE reconstructs faces at 10-20 dB (its world has black backdrops and five colours; skin
     comes out green-grey) and loses mouth openings, which caps the avatar's first frame and lip sync
-    whatever the DiT does (pipelines/avatar_vae_eval.py measures it). It starts from the bundled demo's
+    whatever the DiT does (train/avatar_vae_eval.py measures it). It starts from the bundled demo's
     VAE (the shipped weights started from an 800-step demo-vae-palette export instead: docs/training.md);
     30% of the clips are hue-rotated so skins and backdrops of any tint survive, not only the world's six
     of each. Mouths weigh 1 + 6."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitascope.pipelines.avatar_vae_eval import (
+from vitascope.train.avatar_vae_eval import (
     roundtrip_cases,
     roundtrip_table,
     score_roundtrip,
