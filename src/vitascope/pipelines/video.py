@@ -132,9 +132,9 @@ class VideoPipeline:
         x = prepare_image(image, height, width).to(self.device, self.dtype)
         return self.vae.encode(x, tiling=self.tiling()).float() * self.vae.config.scaling_factor
 
-    def tiling(self, latent_shape: tuple[int, ...] | None = None):
+    def tiling(self, latent_shape: tuple[int, ...] | None = None, method: str | None = None):
         """The VAE tiling of this pipeline, passed to each encode/decode call (the VAE's own is never set):
-        temporal windows as `vae_decode` decides for latents of `latent_shape` (None: windows unless "full"),
+        temporal windows as `vae_decode` decides for latents of `latent_shape` (None: windows unless "full"; `method`: an already made `decode_method` decision),
         plus spatial tiles when `vae_tiling` is on (True: diffusers' 256-px tiles; a TilingConfig: those tiles,
         as `parallel.memory.choose_vae_tiling` picks them)."""
         from vitascope.models.vae import TilingConfig
@@ -142,7 +142,7 @@ class VideoPipeline:
         if latent_shape is None:
             temporal = self.vae_decode != "full"
         else:
-            temporal = self.decode_method(latent_shape) == "windows"
+            temporal = (method or self.decode_method(latent_shape)) == "windows"
         if isinstance(self.vae_tiling, TilingConfig):
             return dataclasses.replace(self.vae_tiling, temporal=temporal)
         return TilingConfig(spatial=bool(self.vae_tiling), temporal=temporal)
@@ -169,8 +169,9 @@ class VideoPipeline:
         from vitascope.pipelines.decode_plan import iter_decoded
 
         z = latents.to(self.dtype) / self.vae.config.scaling_factor
-        method = self.decode_method(tuple(z.shape))
-        for x in iter_decoded(self.vae, z, method, self.tiling(tuple(z.shape)), progress):  # [1, 3, f, H, W]
+        method = self.decode_method(tuple(z.shape))  # decided once: it reads the memory budget
+        tiling = self.tiling(tuple(z.shape), method)
+        for x in iter_decoded(self.vae, z, method, tiling, progress):  # [1, 3, f, H, W]
             yield (x.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0).cpu().numpy()  # [f, H, W, 3]
 
     def decode(self, latents: torch.Tensor, progress: Progress | None = None) -> np.ndarray:
