@@ -50,6 +50,8 @@ def test_speed_options_reach_the_sidecar(model, tmp_path):
         (["--offload", "disk"], "--offload must be 'model' or 'block'"),
         (["--attention", "nope"], "attention backend must be one of"),
         (["--sp", "tree"], "--sp must be one of"),
+        (["--cuda-graphs", "--offload", "block"], "use one or the other"),
+        (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA device"),
     ],
 )
 def test_bad_speed_options_fail_clearly(model, tmp_path, args, expected):

@@ -2,7 +2,7 @@
 
     apply_speed(pipe, SpeedOptions(offload="block", quantize="fp8", compile=True, attention="sdpa"))
 
-The CLI (`--offload {model,block} --quantize fp8 --compile --attention BACKEND`) and the Python API use this;
+The CLI (`--offload {model,block} --quantize fp8 --compile --cuda-graphs --attention BACKEND`) and the Python API use this;
 the step cache (`--cache POLICY[:THRESHOLD]`) is a per-generation option (`GenerationOptions.cache`) because it
 changes nothing in the model. Order: attention backend, fp8, compile, offload (offload last, so it moves the
 quantized weights). `pipe.speed` records what was applied; the pipeline writes it to the sidecar.
@@ -28,6 +28,9 @@ class SpeedOptions:
     quantize: str | None = None  # "fp8": e4m3 weights per output channel; "fp8-tensor": one scale per tensor
     fp8_matmul: str = "auto"  # auto: fp8 matmuls on GPUs that have them (CUDA 8.9+); on; off: weight-only
     compile: bool = False  # torch.compile of each DiT block (regional)
+    # CUDA graphs: the blocks compiled with mode "reduce-overhead" (torch's CUDA graph trees; shapes are static
+    # within a generation), replayed each step instead of launching every kernel; implies compile
+    cuda_graphs: bool = False
     attention: str | None = None  # a backend of vitascope.nn.attention (sdpa, math, flash, sage)
     memory_budget: float | None = None  # GiB the VAE decode may use (None: free CUDA / available CPU memory)
 
@@ -38,6 +41,11 @@ class SpeedOptions:
             raise InvalidOptionError(f"--quantize must be 'fp8' or 'fp8-tensor', got {self.quantize!r}")
         if self.fp8_matmul not in ("auto", "on", "off"):
             raise InvalidOptionError(f"--fp8-matmul must be auto, on or off, got {self.fp8_matmul!r}")
+        if self.cuda_graphs and self.offload == "block":
+            raise InvalidOptionError(
+                "--cuda-graphs replays kernels on fixed weight addresses, and --offload block moves the "
+                "weights every step: use one or the other"
+            )
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise InvalidOptionError(
                 f"--memory-budget must be a positive number of GiB, got {self.memory_budget}"
@@ -51,14 +59,30 @@ class SpeedOptions:
         return dataclasses.asdict(self)
 
 
-def compile_blocks(dit) -> int:
-    """Regional torch.compile: each double and single block compiled on its own (shapes repeat per block)."""
+def compile_blocks(dit, cuda_graphs: bool = False) -> int:
+    """Regional torch.compile: each double and single block compiled on its own (shapes repeat per block).
+
+    With `cuda_graphs` the blocks are compiled in mode "reduce-overhead" (CUDA graph trees), and every DiT
+    evaluation (`run_blocks`) begins a new graph step (`torch.compiler.cudagraph_mark_step_begin`), so the outputs a sampler or
+    a step cache keeps from one step are not taken for live tensors of the next."""
+    import torch
+
+    mode = "reduce-overhead" if cuda_graphs else None
     n = 0
     for blocks in (dit.double_blocks, dit.single_blocks):
         for block in blocks:
-            block.compile(dynamic=False)
+            block.compile(dynamic=False, mode=mode)
             n += 1
-    log.info("torch.compile: %d DiT blocks", n)
+    if cuda_graphs:
+        # every DiT evaluation (run, forward, the avatar's cached path) goes through run_blocks
+        inner = dit.run_blocks
+
+        def run_blocks(ctx):
+            torch.compiler.cudagraph_mark_step_begin()
+            return inner(ctx)
+
+        dit.run_blocks = run_blocks
+    log.info("torch.compile: %d DiT blocks%s", n, " with CUDA graphs" if cuda_graphs else "")
     return n
 
 
@@ -72,8 +96,10 @@ def apply_speed(pipe, speed: SpeedOptions) -> None:
 
         matmul = {"auto": "auto", "on": "scaled", "off": "dequant"}[speed.fp8_matmul]
         quantize_fp8(dit, per_channel=speed.quantize == "fp8", matmul=matmul)
-    if speed.compile:
-        compile_blocks(dit)
+    if speed.cuda_graphs and getattr(pipe.device, "type", str(pipe.device)) != "cuda":
+        raise InvalidOptionError(f"--cuda-graphs needs a CUDA device; this pipeline runs on {pipe.device}")
+    if speed.compile or speed.cuda_graphs:
+        compile_blocks(dit, cuda_graphs=speed.cuda_graphs)
     if speed.offload:
         from vitascope.parallel.offload import ModelOffload, offload_blocks
 

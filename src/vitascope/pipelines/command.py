@@ -197,6 +197,9 @@ def generate(
         None, "--cache", help="Step cache POLICY[:THRESHOLD]: teacache, fbcache, deepcache."
     ),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile each DiT block."),
+    cuda_graphs: bool = typer.Option(
+        False, "--cuda-graphs", help="CUDA graphs: the blocks compiled in reduce-overhead mode (CUDA only)."
+    ),
     attention: str | None = typer.Option(None, "--attention", help="sdpa, math, flash or sage."),
     plan: bool = typer.Option(False, "--plan", help="Print what sits where and the expected peak; exit."),
     sp: str = typer.Option(
@@ -284,7 +287,7 @@ def generate(
     audio = audio[0] if audio else None
     speed = SpeedOptions(
         offload=offload, quantize=quantize, compile=compile_, attention=attention, memory_budget=memory_budget,
-        fp8_matmul=fp8_matmul,
+        fp8_matmul=fp8_matmul, cuda_graphs=cuda_graphs,
     )  # fmt: skip
     _check_sp(sp)
     rewritten = None
