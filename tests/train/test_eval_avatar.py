@@ -95,3 +95,13 @@ def _run(*args):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "vitascope.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_emotion_all_asks_each_expression_in_turn():
+    from vitascope.pipelines.avatar_eval import case_emotion
+    from vitascope.pipelines.avatar_inputs import EMOTIONS
+
+    asked = [case_emotion("all", i) for i in range(10)]
+    assert asked[:4] == ["happy", "sad", "angry", "surprised"] and sorted(set(asked)) == sorted(EMOTIONS)
+    assert asked[5:] == asked[:5]
+    assert case_emotion("sad", 3) == "sad" and case_emotion(None, 0) is None

@@ -90,3 +90,54 @@ def test_stage2_emotion_and_two_faces(tmp_path, vae_dir):
     )
     pipe = load_avatar_pipeline(res.export_dir)
     assert pipe.dit.has_emotion
+
+
+def test_emotion_pools_take_some_photos_in_another_expression():
+    """With emotion_swap the photo shows the same face (place, identity) in another expression, so the
+    clip's expression is only in the emotion reference; without the emotion module photos are the clip's."""
+    from vitascope.train.avatar_data import face_clip
+    from vitascope.train.avatar_encoders import _photo_frames
+    from vitascope.train.options import AvatarTrainOptions
+
+    clip = face_clip(5, 9, 64, 64, n_faces=1, expressions=("happy",), audio=("silent",))
+    same = _photo_frames(clip, AvatarTrainOptions(window=2, clip_frames=9), np.random.default_rng(0))
+    assert same is clip.frames
+    swap = AvatarTrainOptions(window=2, clip_frames=9, emotion=True, emotion_swap=1.0)
+    other = _photo_frames(clip, swap, np.random.default_rng(0))
+    diff = np.abs(other.astype(int) - clip.frames.astype(int)).max(-1)  # [F, H, W]
+    assert diff.mean() > 0  # the expression changed ...
+    assert (diff > 0).mean() < 0.1  # ... and nothing but the face's features did
+
+
+def test_clip_audio_is_heard_at_every_place_of_a_whisper_chunk():
+    """Pool clips' audio is cut from a recording at a random offset (Whisper's features depend on the
+    position in its 30 s chunk): offsets cover the chunk, and with no context the windows are the clip's own."""
+    from types import SimpleNamespace
+
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    from vitascope.models.audio.whisper import audio_windows
+    from vitascope.train.avatar_data import face_clip
+    from vitascope.train.avatar_encoders import audio_offset, clip_audio_windows
+    from vitascope.train.options import AvatarTrainOptions
+
+    ks = [audio_offset(np.random.default_rng(i), 33, 30.0) for i in range(400)]
+    assert 0.15 < np.mean(np.array(ks) == 0) < 0.35 and max(ks) > 600 and max(ks) <= 750 - 33
+    assert audio_offset(np.random.default_rng(0), 33, 0.0) == 0
+
+    torch.manual_seed(0)
+    cfg = WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_mel_bins=80,
+                        max_source_positions=1500, max_target_positions=32, vocab_size=64, pad_token_id=0,
+                        bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)  # fmt: skip
+    enc = SimpleNamespace(whisper=WhisperModel(cfg).eval(), feature_extractor=WhisperFeatureExtractor())
+    clip = face_clip(3, 9, 64, 128, n_faces=2)
+    plain = torch.cat([audio_windows(t, enc.whisper, enc.feature_extractor) for t in clip.tracks])
+    alone = clip_audio_windows(clip.tracks, enc, AvatarTrainOptions(window=2, clip_frames=9, audio_context=0), None)
+    assert torch.equal(alone, plain)
+    placed = [
+        clip_audio_windows(clip.tracks, enc, AvatarTrainOptions(window=2, clip_frames=9), np.random.default_rng(s))
+        for s in range(4)
+    ]
+    assert all(p.shape == plain.shape for p in placed)
+    assert sum(not torch.equal(p, plain) for p in placed) >= 2  # most clips sit somewhere else in the chunk

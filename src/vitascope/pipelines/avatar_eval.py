@@ -55,16 +55,28 @@ def run_avatar_eval(
 
         raise InvalidOptionError("--emotion: this Avatar model has no emotion module (emotion_in.* weights)")
     rows = []
-    for case in avatar_cases(clips, seed, seconds, image_size):
-        frames, photo, fps = generate_case(pipe, case, image_size, steps, emotion, out_dir)
-        rows.append(score_clip(frames, photo, case, fps, emotion))
+    for i, case in enumerate(avatar_cases(clips, seed, seconds, image_size)):
+        want = case_emotion(emotion, i)
+        frames, photo, fps = generate_case(pipe, case, image_size, steps, want, out_dir)
+        rows.append(score_clip(frames, photo, case, fps, want))
         log.info("avatar eval %s: %s", case.name, rows[-1])
     long_row = None
     if long_seconds > 0:
         case = long_case(seed, long_seconds, image_size)
-        frames, photo, fps = generate_case(pipe, case, image_size, steps, emotion, out_dir)
-        long_row = score_clip(frames, photo, case, fps, emotion)
+        want = case_emotion(emotion, clips)
+        frames, photo, fps = generate_case(pipe, case, image_size, steps, want, out_dir)
+        long_row = score_clip(frames, photo, case, fps, want)
     return rows, long_row
+
+
+def case_emotion(emotion: str | None, i: int) -> str | None:
+    """The expression asked of case i: `emotion`, or with "all" the bundled ones in turn (happy first)."""
+    if emotion != "all":
+        return emotion
+    from vitascope.pipelines.avatar_inputs import EMOTIONS
+
+    order = [e for e in EMOTIONS if e != "neutral"] + ["neutral"]
+    return order[i % len(order)]
 
 
 def model_defaults(pipe) -> dict:
@@ -108,7 +120,8 @@ def avatar_eval_command(model, clips, seed, seconds, long_seconds, emotion, imag
         raise InvalidOptionError(f"--long-seconds must be 0 or between 2 and 600, got {long_seconds}")
     if image_size is not None and (image_size < 64 or image_size % 64):
         raise InvalidOptionError(f"--image-size must be a multiple of 64, got {image_size}")
-    check_emotion(emotion, None)
+    if emotion != "all":
+        check_emotion(emotion, None)
     pipe = load_avatar_pipeline(_avatar_model(model))
     defaults = model_defaults(pipe)
     image_size = int(image_size or defaults.get("image_size") or 64)

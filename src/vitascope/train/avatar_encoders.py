@@ -111,9 +111,67 @@ def _emotion_frame(o, expression: str, seed: int, height: int, width: int) -> np
     return clip.frames[0]
 
 
+def _photo_frames(clip, o, rng: np.random.Generator) -> np.ndarray:
+    """The frames the photo is taken from: the clip's own, or (emotion pools, `emotion_swap` of the clips) the
+    same scene with every face in another expression, so that the clip's expression is only in the emotion
+    reference (as with `--emotion happy` on a neutral photo)."""
+    import dataclasses
+
+    from vitascope.synthetic.faces import EXPRESSIONS, make_clip
+
+    if not o.emotion or rng.random() >= o.emotion_swap:
+        return clip.frames
+    want = clip.scene.faces[0].expression
+    other = [e for e in EXPRESSIONS if e != want]
+    e = other[int(rng.integers(len(other)))]
+    faces = tuple(dataclasses.replace(f, expression=e) for f in clip.scene.faces)
+    return make_clip(dataclasses.replace(clip.scene, faces=faces)).frames
+
+
+def audio_offset(rng: np.random.Generator, frames: int, context: float) -> int:
+    """Video frames of other audio before a clip of `frames`: 0 for a quarter of the clips, else uniform up to
+    what leaves the clip inside `context` seconds (at 25 fps)."""
+    room = int(context * 25) - frames
+    return 0 if room <= 0 or rng.random() < 0.25 else int(rng.integers(1, room + 1))
+
+
+def clip_audio_windows(tracks, enc: AvatarEncoders, o, rng: np.random.Generator) -> torch.Tensor:
+    """[N, F, 10, K, D]: each track's Whisper windows, the clip placed at a random point of a recording.
+
+    Whisper adds a positional embedding per 20 ms of its 30 s chunk (and attends across the chunk), so a
+    frame's features depend on where in the recording it falls. Clips encoded alone only ever sit at the
+    start; a model trained on them used the audio there and ignored it past the clip's length (measured:
+    mouth-motion error at t = 0.9 with the clip's audio / another's 0.0234 / 0.0427 at the start, 0.0315 /
+    0.0346 after 4 s of other speech). So each clip's audio follows `audio_context` x [0, 1) seconds of other
+    world audio (speech, singing or silence; a quarter of the clips start at 0), the same amount for every
+    face of the clip, and the clip's frames are cut out of the windows of the whole."""
+    from vitascope.models.audio.whisper import audio_windows
+    from vitascope.synthetic.faces.audio import make_track
+
+    per_frame = 16000 // 25  # samples per video frame (16 kHz, 25 fps)
+    F = len(tracks[0]) // per_frame
+    k = audio_offset(rng, F, o.audio_context)
+    out = []
+    for track in tracks:
+        before = np.zeros(0, np.float32)
+        if k:
+            kind = ("speech", "singing", "silent")[int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
+            before = make_track(kind, int(rng.integers(2**31)), k * per_frame)
+        w = audio_windows(np.concatenate([before, track]), enc.whisper, enc.feature_extractor, fps=25.0)
+        out.append(w[:, k : k + F])
+    return torch.cat(out)
+
+
+def latent_openings(clip, t: int) -> torch.Tensor:
+    """[t]: the world's mouth opening (0-1) per latent frame, the mean over its video frames (frame 0 alone),
+    the widest of the faces (a silent face's mouth is closed): the lip-sync read-out's target."""
+    op = np.stack([np.asarray(f["mouth_open"], np.float32) for f in clip.truth["faces"]]).max(0)  # [F]
+    op = np.concatenate([np.repeat(op[:1], 4), op])[: 4 * t]  # frame 0 alone in latent frame 0
+    return torch.from_numpy(op.reshape(t, 4).mean(1))
+
+
 @torch.no_grad()
 def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, texts: dict, kind: str) -> dict:
-    from vitascope.models.audio.whisper import audio_windows
     from vitascope.train.avatar_data import box_weight, face_clip, mouth_boxes
     from vitascope.train.dit_task import sample_seed
 
@@ -124,10 +182,8 @@ def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, text
     z = encode_video(enc.vae, clip.frames)  # [C, t, h, w]
     C, t, h, w = z.shape
     r = 0 if rng.random() < o.first_frame_ref else int(rng.integers(o.clip_frames))
-    photo = jitter(clip.frames[r], rng, o.ref_jitter)
-    audio = torch.cat(
-        [audio_windows(tr, enc.whisper, enc.feature_extractor, fps=25.0) for tr in clip.tracks]
-    )  # [N, F, 10, K, D]
+    photo = jitter(_photo_frames(clip, o, rng)[r], rng, o.ref_jitter)
+    audio = clip_audio_windows(clip.tracks, enc, o, rng)  # [N, F, 10, K, D]
     boxes = np.stack([f["box"] for f in clip.truth["faces"]])
     mouth = box_weight(mouth_boxes(clip), height, width, 1.0) - 1.0  # [1, F, H, W] 0/1
     item = {
@@ -136,6 +192,7 @@ def pool_item(i: int, recipe, enc: AvatarEncoders, height: int, width: int, text
         "audio": audio.half(),
         "face": face_masks(boxes, r, height, width, h, w),
         "mouth": to_latent_grid(mouth, t, h, w),
+        "open": latent_openings(clip, t),
     }
     for p, prompt in (("", texts["prompt"]), ("neg_", texts["negative"])):
         ti = text_item(enc.llava, prompt, photo)

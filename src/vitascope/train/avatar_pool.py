@@ -7,6 +7,8 @@ Per clip (a `synthetic.faces` scene drawn from (recipe seed, clip index)):
     audio     [N, F, 10, K, D]    Whisper windows per video frame of each face's own track (fp16)
     face      [N, 1, h, w]        each face's mask (its box at the reference frame, x3 as the release)
     mouth     [1, t, h, w]        1 on the mouths (max over the 4 frames of a latent frame), for the loss
+    open      [t]                 the widest mouth opening per latent frame (ground truth, 0-1), for the
+                                  lip-sync read-out (train/avatar_sync.py)
     text      [S, E], mask, count the LLaVA states of the prompt with the reference frame; neg_* the negative
     emotion   [C, 1, h, w]        (emotion pools) a frame of another clip with the same expression, encoded
 Everything is a function of the seeds: a pool is rebuilt identically, and keyed by the VAE's weights.

@@ -83,6 +83,7 @@ AVATAR_DIT = DiTConfig(
     guidance_embed=False,
 )
 AVATAR_WINDOW = 5  # latent frames (17 video frames) per window
+AVATAR_STAGE1_STEPS = 10000
 AVATAR_DEFAULTS = {"image_size": AVATAR_SIZE, "steps": 10, "cfg_scale": 3.0, "flow_shift": 3.0, "fps": 25.0}
 
 
@@ -95,19 +96,21 @@ def demo_avatar_stage1() -> Recipe:
         dit=AVATAR_DIT,
         # the face VAE (its run under the same --out): the shapes one caps faces at ~15 dB (docs/avatar.md)
         vae_from="demo-avatar-vae",
-        stages=(Stage("64px", 3000, (Bucket(frames, AVATAR_SIZE, AVATAR_SIZE, 4),)),),
+        stages=(Stage("64px", AVATAR_STAGE1_STEPS, (Bucket(frames, AVATAR_SIZE, AVATAR_SIZE, 4),)),),
         lr=1e-3,
         warmup_steps=20,
         ema_decay=0.99,
         t_shift=2.0,
         log_every=10,
-        checkpoint_every=25,
+        checkpoint_every=200,  # --max-seconds also checkpoints where it stops
         seed=11,
         avatar_options={
             "window": AVATAR_WINDOW,
             "clip_frames": 33,
-            "pool_size": 64,
+            # 384 clips, not 64: on 64 the model copied the reference and left the mouth to chance
+            "pool_size": 384,
             "mouth_weight": 8.0,
+            "motion_weight": 50.0,
             "defaults": AVATAR_DEFAULTS,
         },
     )
@@ -123,7 +126,7 @@ def demo_avatar_stage2() -> Recipe:
         stages=(
             Stage(
                 "64px-emotion-duo",
-                1000,
+                2000,
                 (
                     Bucket(frames, AVATAR_SIZE, AVATAR_SIZE, 4),
                     Bucket(frames, AVATAR_SIZE, 2 * AVATAR_SIZE, 2),
@@ -168,6 +171,7 @@ def tiny_avatar(vae_from: str) -> Recipe:
         avatar_options={
             "window": 2, "clip_frames": 9, "pool_size": 2, "whisper_width": 16, "whisper_layers": 1,
             "audio_hidden": 32, "adapter_dim_head": 16, "defaults": {"image_size": 64, "steps": 2},
+            "motion_weight": 1.0, "sync_weight": 1.0,
         },
     )  # fmt: skip
 

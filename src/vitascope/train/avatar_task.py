@@ -6,7 +6,8 @@ A micro-batch sample: a clip of the pool, a window of W latent frames of it (any
 shifted windows), its audio frames by the pipeline's rule (`flow.avatar.window_audio_indices`), noise and t.
 Audio and text are dropped as the pipeline's guidance branches need (zero audio: "no_audio"; zero audio and
 the negative prompt: "negative"); the face mask is scaled 0.6 half of the time (the pipeline's first steps).
-The loss is the flow-matching MSE with extra weight on the mouths. Every choice is seeded by (recipe seed,
+The loss is the flow-matching MSE with extra weight on the mouths, plus (motion_weight) the error of the
+mouths' motion over the window. Every choice is seeded by (recipe seed,
 step, micro-batch, sample), so a resumed run continues exactly.
 """
 
@@ -58,6 +59,7 @@ class AvatarTask:
         self.extra_optimizers: dict = {}
         self.pools: dict[str, list[dict]] = {}
         self.encoders = None
+        self.probe = None  # the lip-sync read-out (sync_weight > 0), fitted on the first pool
 
     def _freeze_idle_adapters(self) -> None:
         """The release builds ten audio adapters whatever the depth; those past the last double block never
@@ -98,6 +100,11 @@ class AvatarTask:
         for stage in self.recipe.stages:
             for b in stage.buckets:
                 self._pool(b)
+        if self.opts.sync_weight > 0 and self.probe is None:
+            from vitascope.train.avatar_sync import fit_probe
+
+            self.probe = fit_probe(self._pool(self.recipe.stages[0].buckets[0]))
+            log.info("avatar: lip-sync read-out fitted on the pool (correlation %.3f)", self.probe.corr)
 
     def _pool(self, bucket: Bucket) -> list[dict]:
         from vitascope.train.avatar_encoders import build_pool
@@ -107,7 +114,7 @@ class AvatarTask:
             o = self.opts
             kind = pool_kind(o, bucket)
             emo = "_emotion" if o.emotion else ""
-            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{kind}{emo}_w{o.window}.pt"
+            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{kind}{emo}_w{o.window}_v3.pt"
             path = self.run_dir / "latents" / name
             if self.rank == 0 and not path.exists():
                 build_pool(path, self.recipe, self.encoders, bucket.height, bucket.width, kind)
@@ -175,12 +182,27 @@ class AvatarTask:
             "attn_text_mask": count,
         }
         pred = self.model(interpolate(x0, noise, t), t * 1000.0, states, mask, pooled, **extra)
-        err = (pred.float() - velocity_target(x0, noise)) ** 2 * weight
-        loss = err.mean(dim=(1, 2, 3, 4)) / weight.mean(dim=(1, 2, 3, 4))
-        mouth_err = ((pred.float() - velocity_target(x0, noise)) ** 2 * (weight > 1)).sum() / (
-            (weight > 1).sum() * x0.shape[1]
-        ).clamp(min=1)
-        return loss.mean(), {"t_mean": float(t.mean()), "mouth_mse": float(mouth_err.detach())}
+        err = pred.float() - velocity_target(x0, noise)  # [B, C, W, h, w]
+        loss = (err**2 * weight).mean(dim=(1, 2, 3, 4)) / weight.mean(dim=(1, 2, 3, 4))
+        mouth = (weight > 1).float()  # [B, 1, W, h, w]
+        area = (mouth.sum() * x0.shape[1]).clamp(min=1)
+        mouth_err = (err**2 * mouth).sum() / area
+        # The clean-latent error (x0_hat - x0 = -t * err) on the mouths, minus its mean over the window: the
+        # mouth's motion. The reference image explains the mouth's mean; only the audio explains its motion,
+        # a few percent of the mouth's MSE, which the plain loss lets the model leave to chance.
+        x0_err = t.view(-1, 1, 1, 1, 1) * err
+        motion = x0_err - (x0_err * mouth).sum(2, keepdim=True) / mouth.sum(2, keepdim=True).clamp(min=1)
+        motion_err = (motion**2 * mouth).sum() / area
+        total = loss.mean() + o.motion_weight * motion_err
+        stats = {"t_mean": float(t.mean()), "mouth_mse": float(mouth_err.detach())}
+        stats["motion_mse"] = float(motion_err.detach())
+        if self.probe is not None:
+            from vitascope.train.avatar_sync import sync_error
+
+            sync = sync_error(self.probe, x0 - x0_err, x0, mouth)  # x0 - t * err is the model's x0 estimate
+            total = total + o.sync_weight * sync
+            stats["sync_mse"] = float(sync.detach())
+        return total, stats
 
     # -- previews and export -----------------------------------------------------------------------------
 

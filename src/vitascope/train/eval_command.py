@@ -41,7 +41,8 @@ def eval_(
         30.0, "--long-seconds", help="--task avatar: the identity-drift clip's length (0: skip it)."
     ),
     emotion: str | None = typer.Option(
-        None, "--emotion", help="--task avatar: generate with this bundled expression and score it."
+        None, "--emotion", help="--task avatar: generate with this bundled expression and score it; all: each case "
+        "asks for the next one (happy, sad, angry, surprised, neutral)."
     ),
     image_size: int | None = typer.Option(
         None, "--image-size", help="--task avatar: short side of the photos (default: the model's, else 64)."

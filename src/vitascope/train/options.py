@@ -112,6 +112,12 @@ class AvatarTrainOptions:
     pool_size: int = 200  # distinct clips encoded
     data: str = "single"  # "single": one face; "duo": two faces, one silent; "mixed": duo in wide buckets
     emotion: bool = False  # the emotion module (a reference of the same expression from another clip)
+    # emotion pools: share of clips whose photo shows the face with another expression than the clip's, so
+    # that the expression must come from the emotion reference (`--emotion happy` on a neutral photo)
+    emotion_swap: float = 0.5
+    # seconds of recording a clip's audio is placed in (Whisper's 30 s chunk): its windows are cut from there,
+    # so the model hears the clip at every position of a chunk (avatar_encoders.clip_audio_windows); 0: at 0
+    audio_context: float = 30.0
     whisper_width: int = 32  # our random Whisper's d_model
     whisper_layers: int = 2
     audio_hidden: int = 128  # audio_proj width
@@ -121,6 +127,12 @@ class AvatarTrainOptions:
     drop_audio: float = 0.1  # zero audio, positive prompt (the "no_audio" branch)
     drop_both: float = 0.1  # zero audio and the negative prompt (the "negative" branch)
     mouth_weight: float = 4.0  # extra loss weight on the mouths
+    # weight of the mouth-motion term: the clean-latent error on the mouths minus its mean over the window's
+    # frames (what the reference cannot tell and only the audio can), see avatar_task.micro_loss
+    motion_weight: float = 0.0
+    # weight of the lip-sync term: the mouth opening read from the clean-latent estimate against the clip's
+    # (a linear read-out fitted on the pool, train/avatar_sync.py)
+    sync_weight: float = 0.0
     first_frame_ref: float = 0.5  # share of clips whose reference is their first frame (else any frame)
     ref_jitter: float = 0.05  # colour gain / shift of the reference, on half the clips
     init_from: str | None = None  # an earlier avatar run (its export) to start from
@@ -136,7 +148,11 @@ class AvatarTrainOptions:
             raise InvalidOptionError(f"avatar_options.clip_frames must be 4k+1, got {self.clip_frames}")
         if self.data not in ("single", "duo", "mixed"):
             raise InvalidOptionError(f"avatar_options.data must be single, duo or mixed, got {self.data!r}")
-        for name in ("drop_audio", "drop_both", "first_frame_ref", "ref_jitter"):
+        if not 0 <= self.audio_context <= 30:
+            raise InvalidOptionError("avatar_options.audio_context must be between 0 and 30 seconds")
+        if min(self.motion_weight, self.mouth_weight, self.sync_weight) < 0:
+            raise InvalidOptionError("avatar_options: mouth_weight, motion_weight and sync_weight must be >= 0")
+        for name in ("drop_audio", "drop_both", "first_frame_ref", "ref_jitter", "emotion_swap"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidOptionError(f"avatar_options.{name} must be in [0, 1]")
 
