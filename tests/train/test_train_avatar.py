@@ -141,3 +141,18 @@ def test_clip_audio_is_heard_at_every_place_of_a_whisper_chunk():
     ]
     assert all(p.shape == plain.shape for p in placed)
     assert sum(not torch.equal(p, plain) for p in placed) >= 2  # most clips sit somewhere else in the chunk
+
+
+def test_two_face_training_masks_are_the_pipelines_disjoint_ones():
+    from vitascope.models.audio.face import latent_face_mask
+    from vitascope.models.audio.speakers import speaker_masks
+    from vitascope.train.avatar_pool import face_masks
+
+    boxes = np.array([[[20.0, 16.0, 44.0, 48.0]], [[70.0, 14.0, 96.0, 50.0]]])  # [N, F, 4] x0, y0, x1, y1
+    m = face_masks(boxes, 0, 64, 128, 16, 32)
+    assert m.shape == (2, 1, 16, 32)
+    assert float((m[0] * m[1]).max()) < 0.3  # only where the bilinear resize blends the border
+    want = latent_face_mask(speaker_masks(64, 128, [(20, 16, 24, 32), (70, 14, 26, 36)]), (16, 32))[0]
+    assert torch.allclose(m, want)
+    one = face_masks(boxes[:1], 0, 64, 128, 16, 32)
+    assert float(one[0].sum()) > float(m[0].sum())  # alone, a face keeps its whole x3 box

@@ -67,16 +67,18 @@ def to_latent_grid(weight: torch.Tensor, t: int, h: int, w: int) -> torch.Tensor
 
 
 def face_masks(boxes: np.ndarray, frame: int, height: int, width: int, h: int, w: int) -> torch.Tensor:
-    """[N, 1, h, w] masks of each face's box at `frame` (the release's x3 box, bilinear to the latent grid)."""
-    from vitascope.models.audio.face import face_mask, latent_face_mask
+    """[N, 1, h, w] masks of each face's box at `frame` (the release's x3 box, bilinear to the latent grid);
+    with several faces the pipeline's disjoint ones (`speakers.speaker_masks`: a pixel inside several boxes
+    belongs to the nearest face), so training sees the masks generation uses."""
+    from vitascope.models.audio.face import latent_face_mask
+    from vitascope.models.audio.speakers import speaker_masks
 
     out = []
     for b in boxes[:, frame]:
         x0, y0, x1, y1 = (float(v) for v in b)
         x0, y0 = max(x0, 0.0), max(y0, 0.0)
-        box = (x0, y0, max(1.0, min(x1, width) - x0), max(1.0, min(y1, height) - y0))
-        out.append(latent_face_mask(face_mask(height, width, box), (h, w))[0, :, 0])
-    return torch.stack(out)
+        out.append((x0, y0, max(1.0, min(x1, width) - x0), max(1.0, min(y1, height) - y0)))
+    return latent_face_mask(speaker_masks(height, width, out), (h, w))[0]  # [N, 1, h, w]
 
 
 def text_item(llava, prompt: str, photo: np.ndarray) -> dict:

@@ -114,7 +114,7 @@ class AvatarTask:
             o = self.opts
             kind = pool_kind(o, bucket)
             emo = "_emotion" if o.emotion else ""
-            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{kind}{emo}_w{o.window}_v3.pt"
+            name = f"{vae_hash(self.encoders.vae)}_{key}_{o.pool_size}_{kind}{emo}_w{o.window}_{pool_options_hash(o)}.pt"
             path = self.run_dir / "latents" / name
             if self.rank == 0 and not path.exists():
                 build_pool(path, self.recipe, self.encoders, bucket.height, bucket.width, kind)
@@ -219,6 +219,16 @@ class AvatarTask:
             write_release_folder(Path(folder), self.recipe, self.encoders, state)
             (Path(folder) / "recipe.json").write_text(json.dumps(self.recipe.to_json(), indent=1) + "\n")
         return Path(folder)
+
+
+def pool_options_hash(opts) -> str:
+    """A short hash of the options that change what a pool holds (besides those in its name), and of the pool
+    format's version, so a cached pool is only reused by a run that would build the same one."""
+    import hashlib
+
+    keys = ("clip_frames", "first_frame_ref", "ref_jitter", "emotion_swap", "audio_context", "prompt", "text_len")
+    text = json.dumps({"format": 4, **{k: getattr(opts, k) for k in keys}}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def pool_kind(opts, bucket: Bucket) -> str:
