@@ -126,7 +126,7 @@ def demo_avatar_stage2() -> Recipe:
         stages=(
             Stage(
                 "64px-emotion-duo",
-                2000,
+                3000,
                 (
                     Bucket(frames, AVATAR_SIZE, AVATAR_SIZE, 4),
                     Bucket(frames, AVATAR_SIZE, 2 * AVATAR_SIZE, 2),
@@ -139,6 +139,7 @@ def demo_avatar_stage2() -> Recipe:
             base.avatar_options,
             data="mixed",
             emotion=True,
+            emotion_swap=0.7,  # most photos in another expression: the expression must come from the reference
             init_from="demo-avatar",  # the run folder of stage 1 (recipe name demo-avatar)
             encoders_from="demo-avatar",
         ),
