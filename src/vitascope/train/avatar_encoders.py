@@ -115,8 +115,6 @@ def _photo_frames(clip, o, rng: np.random.Generator) -> np.ndarray:
     """The frames the photo is taken from: the clip's own, or (emotion pools, `emotion_swap` of the clips) the
     same scene with every face in another expression, so that the clip's expression is only in the emotion
     reference (as with `--emotion happy` on a neutral photo)."""
-    import dataclasses
-
     from vitascope.synthetic.faces import EXPRESSIONS, make_clip
 
     if not o.emotion or rng.random() >= o.emotion_swap:
@@ -145,10 +143,10 @@ def clip_audio_windows(tracks, enc: AvatarEncoders, o, rng: np.random.Generator)
     0.0346 after 4 s of other speech). So each clip's audio follows `audio_context` x [0, 1) seconds of other
     world audio (speech, singing or silence; a quarter of the clips start at 0), the same amount for every
     face of the clip, and the clip's frames are cut out of the windows of the whole."""
-    from vitascope.models.audio.whisper import audio_windows
+    from vitascope.models.audio.whisper import SAMPLE_RATE, audio_windows
     from vitascope.synthetic.faces.audio import make_track
 
-    per_frame = 16000 // 25  # samples per video frame (16 kHz, 25 fps)
+    per_frame = SAMPLE_RATE // 25  # samples per video frame at the pool's 25 fps
     F = len(tracks[0]) // per_frame
     k = audio_offset(rng, F, o.audio_context)
     out = []
