@@ -99,5 +99,11 @@ def test_train_command_smoke_runs_the_demo_recipe(tmp_path):
     assert prior["steps"] == 20  # a smoke run's short language prior
     assert (tmp_path / "run" / "demo-vae" / "export" / "vae" / "config.json").exists()
     assert (tmp_path / "run" / "model" / "vitascope.json").exists()
+    # the model folder's VAE is the palette VAE (final_vae), not the one the DiT's latents were encoded with
+    from safetensors.torch import load_file
+
+    shipped = load_file(tmp_path / "run" / "model" / "vae" / "model.safetensors")
+    palette = load_file(tmp_path / "run" / "demo-vae-palette" / "export" / "vae" / "model.safetensors")
+    assert shipped.keys() == palette.keys() and all(torch.equal(shipped[k], palette[k]) for k in shipped)
     rows = (tmp_path / "run" / "demo-dit" / "metrics.jsonl").read_text().splitlines()
     assert rows and np.isfinite(json.loads(rows[0])["loss"])

@@ -77,7 +77,8 @@ def test_weighted_reconstruction_loss():
 
 def test_demo_recipe_order_and_refine_settings():
     names = [r.name for r in demo()]
-    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-dit", "demo-dit-ft"]
+    assert names == ["demo-vae", "demo-vae-dec", "demo-vae-ft", "demo-vae-palette", "demo-dit", "demo-dit-ft"]
+    assert demo()[-1].dit_options.final_vae == "demo-vae-palette"  # the model folder's VAE
     ft = demo_vae_refine()
     assert ft.vae_options.init_from == "demo-vae-dec" and not ft.vae_options.freeze_encoder
     assert demo()[-1].vae_from == "demo-vae-ft"  # the DiT learns on the refined encoder's latents
@@ -87,6 +88,7 @@ def test_demo_recipe_order_and_refine_settings():
     (pal,) = get_recipe("demo-vae-palette")
     opts = pal.vae_options
     assert opts.init_from == "demo-vae-ft" and opts.anchor_weight > 0 and 0 < opts.hue_fraction < 1
+    assert 0 < opts.chart_fraction < 1  # dense colour: charts as well as recoloured world clips
 
 
 def test_shorter_travels_let_moving_objects_start_in_the_middle():
@@ -188,3 +190,41 @@ def test_palette_vae_task_recolours_and_anchors(tmp_path):
     assert not torch.equal(task.clip(0, 0, g, b), to_model_range(plain))
     keep = recoloured.index(False)
     assert torch.equal(task.clip(0, 0, keep, b), to_model_range(task._frames(0, 0, keep, b)))
+
+
+def test_palette_vae_task_mixes_charts_and_anchors_only_the_world_palette(tmp_path):
+    from vitascope.models.vae import save_vae
+    from vitascope.train.buckets import Bucket
+    from vitascope.train.options import VAEOptions
+    from vitascope.train.recipes import Stage, vae_recipe
+    from vitascope.train.vae_task import CHART_WEIGHT, VAETask
+
+    save_vae(CausalVAE3D(VAEConfig.tiny()), tmp_path / "ref" / "vae")
+    opts = VAEOptions(
+        sample_posterior=False, mse_weight=1.0, l1_weight=0.0, init_from=str(tmp_path / "ref" / "vae"),
+        fg_weight=10.0, chart_fraction=0.4, hue_fraction=0.5, anchor_weight=10.0,
+    )  # fmt: skip
+    r = vae_recipe().replace(vae=VAEConfig.tiny(), stages=(Stage("s", 2, (Bucket(5, 32, 32, 4),)),), vae_options=opts)
+    task = VAETask(r, tmp_path / "t", tmp_path)
+    b = Bucket(5, 32, 32, 4)
+    charts = [task.is_chart(0, 0, g) for g in range(50)]
+    assert 8 <= sum(charts) <= 32  # about 40%
+    g = charts.index(True)
+    from vitascope.synthetic.colour_chart import chart_clip
+
+    clip = task.clip(0, 0, g, b)
+    assert clip.shape == (3, 5, 32, 32) and not task.anchored(0, 0, g)
+    assert torch.equal(task.clip(0, 0, g, b), clip)
+    w = task.clip_weight(0, 0, g, b, 10.0)
+    assert torch.all(w == 1.0 + CHART_WEIGHT * 10.0)  # every pixel of a chart is a coloured patch
+    world = [g for g in range(50) if not charts[g]]
+    assert any(task.anchored(0, 0, g) for g in world) and not any(task.anchored(0, 0, g) for g in range(50) if charts[g])
+    assert chart_clip(0, 5, 32, 32).shape == (5, 32, 32, 3)
+    import pytest
+
+    from vitascope.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="chart_fraction"):
+        VAEOptions(chart_fraction=1.5)
+    with pytest.raises(InvalidOptionError, match="shapes world"):
+        VAEOptions(chart_fraction=0.5, world="faces")

@@ -52,6 +52,10 @@ class VAEOptions:
     # Weight of a pull of the encoder's posterior mean towards the init_from VAE's on clips that are not
     # recoloured: the latents a DiT was trained on stay (nearly) where they were while new hues get room.
     anchor_weight: float = 0.0
+    # Share of clips that are colour charts (synthetic/colour_chart.py): every pixel some colour of the RGB
+    # cube, a dense signal where recoloured world clips show their hue on a few percent of the frame. Drawn
+    # before hue_fraction (which applies to the rest); charts are never anchored.
+    chart_fraction: float = 0.0
 
     def __post_init__(self):
         for name in ("mse_weight", "l1_weight", "fg_weight"):
@@ -61,8 +65,9 @@ class VAEOptions:
             raise InvalidOptionError(
                 "vae_options: mse_weight and l1_weight are both 0 (no reconstruction loss)"
             )
-        if not 0.0 <= self.hue_fraction <= 1.0:
-            raise InvalidOptionError(f"vae_options.hue_fraction must be in [0, 1], got {self.hue_fraction}")
+        for name in ("hue_fraction", "chart_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidOptionError(f"vae_options.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.anchor_weight < 0:
             raise InvalidOptionError(f"vae_options.anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.anchor_weight > 0 and (self.init_from is None or self.freeze_encoder):
@@ -75,6 +80,8 @@ class VAEOptions:
             )
         if self.world not in ("shapes", "faces"):
             raise InvalidOptionError(f"vae_options.world must be 'shapes' or 'faces', got {self.world!r}")
+        if self.chart_fraction > 0 and self.world != "shapes":
+            raise InvalidOptionError("vae_options.chart_fraction is for the shapes world; set it to 0")
         if self.scene_frames is not None and self.scene_frames < 1:
             raise InvalidOptionError(f"vae_options.scene_frames must be >= 1, got {self.scene_frames}")
 
@@ -188,8 +195,18 @@ class LoraOptions:
     alpha: float | None = None  # None: alpha = rank
     targets: str = "blocks"
     fps: float = 8.0  # clips: frames are taken at this rate (the base model's)
+    # Prior preservation (train/lora_preserve.py): clips the base model generates from these prompts (a
+    # text file, one per line; default: the base folder's prompts.txt) are trained on beside the data with
+    # this weight, so what the base already draws stays as it was. 0 or no prompts: off.
+    preserve_prompts: str | None = None
+    preserve_weight: float = 0.0
+    preserve_count: int = 32  # clips generated once, at the start of the run
 
     def __post_init__(self):
+        if self.preserve_weight < 0:
+            raise InvalidOptionError(f"lora_options.preserve_weight must be >= 0, got {self.preserve_weight}")
+        if self.preserve_count < 1:
+            raise InvalidOptionError(f"lora_options.preserve_count must be >= 1, got {self.preserve_count}")
         if self.data_kind not in ("shards", "clips"):
             raise InvalidOptionError(
                 f"lora_options.data_kind must be 'shards' or 'clips', got {self.data_kind!r}"

@@ -475,29 +475,49 @@ def demo_dit_refine() -> Recipe:
         warmup_steps=50,
         i2v_prob=0.4,
         seed=3,
-        dit_options=DiTOptions(init_from="demo-dit", travel_range=(0.5, 1.0)),
+        # the model folder's VAE: demo-vae-ft taught every hue, its latents anchored to the ones learned on
+        dit_options=DiTOptions(init_from="demo-dit", travel_range=(0.5, 1.0), final_vae="demo-vae-palette"),
     )
 
 
-# Not yet enough: after 2349 steps (49 minutes on 2 CPU cores) new hues are still far off (docs/lora.md,
-# "The VAE and new colours"); the run is resumable, and a GPU would run ten times as many steps in minutes.
-PALETTE_STEPS = 2400
+PALETTE_STEPS = (3855, 1644)  # as run: 30 + 25 minutes of budget on 2 CPU cores (docs/lora.md)
 
 
 def demo_vae_palette() -> Recipe:
-    """demo-vae-ft taught the whole colour circle, for LoRAs that bring new colours (docs/lora.md). Not part
-    of `demo` yet: the bundled model keeps demo-vae-ft until this VAE carries new hues (see PALETTE_STEPS).
+    """demo-vae-ft taught the whole colour circle, for LoRAs that bring new colours (docs/lora.md): the
+    bundled demo model's VAE (demo-dit-ft names it in dit_options.final_vae).
 
     demo-vae-ft saw the five palette colours only and its encoder collapsed every other hue onto them
     (purple and cyan 0.03 apart in latent space, red and green 1.2), so no decoder could tell them apart.
-    Half the clips here are recoloured by a random hue rotation (synthetic/recolour.py); on the other half
-    the encoder's posterior mean is pulled towards demo-vae-ft's, so the latents the DiT was trained on stay
-    where they were and the DiT needs no retraining; the demo's model folder would then name it in
-    demo-dit-ft's dit_options.final_vae."""
+    Here 40% of the samples are colour charts (synthetic/colour_chart.py: every pixel some colour of the RGB
+    cube) and 35% of the rest world clips recoloured by a random hue rotation (synthetic/recolour.py); on
+    the remaining world clips the encoder's posterior mean is pulled towards demo-vae-ft's and demo-vae-ft's
+    latents must decode to the clip too, so the latents the DiT was trained on stay where they were and the
+    DiT needs no retraining."""
     return demo_vae().replace(
         name="demo-vae-palette",
-        stages=(Stage("64px", PALETTE_STEPS, (Bucket(1, 64, 64, 8), Bucket(9, 64, 64, 4, weight=3.0))),),
-        lr=2e-4,  # 5e-4 made the anchored latents drift 5x more (and the KL spike)
+        # Mostly cheap steps: colour is learned on small single frames (a 32x32 image costs a twelfth of a
+        # 9-frame 64x64 clip); the clips keep the temporal layers and the world's scale anchored.
+        # Images alone taught the first latent frame the new hues but not the later ones: after stage 1 a
+        # moving purple object came back purple in frame 0 and green from frame 4 on. Stage 2 is mostly video.
+        stages=(
+            Stage(
+                "images",
+                PALETTE_STEPS[0],
+                (Bucket(1, 32, 32, 16, weight=6.0), Bucket(1, 64, 64, 8, weight=2.0), Bucket(9, 64, 64, 4)),
+            ),
+            Stage(
+                "clips",
+                PALETTE_STEPS[1],
+                (
+                    Bucket(9, 32, 32, 8, weight=3.0),
+                    Bucket(9, 64, 64, 4, weight=2.0),
+                    Bucket(17, 64, 64, 2),
+                    Bucket(1, 32, 32, 16),
+                ),
+            ),
+        ),
+        lr=6e-4,
         warmup_steps=20,
         seed=4,
         checkpoint_every=50,
@@ -508,7 +528,8 @@ def demo_vae_palette() -> Recipe:
             init_from="demo-vae-ft",
             fg_weight=10.0,
             scene_frames=17,
-            hue_fraction=0.5,
+            chart_fraction=0.4,
+            hue_fraction=0.35,
             anchor_weight=20.0,
         ),
     )
@@ -516,8 +537,8 @@ def demo_vae_palette() -> Recipe:
 
 def demo() -> list[Recipe]:
     """The recorded recipe of the bundled demo model (`vitascope train --recipe demo`): the VAE, its decoder,
-    the whole VAE refined, then the DiT on the refined VAE's latents."""
-    return [demo_vae(), demo_vae_decoder(), demo_vae_refine(), demo_dit(), demo_dit_refine()]
+    the whole VAE refined and taught every hue, then the DiT on the refined VAE's latents."""
+    return [demo_vae(), demo_vae_decoder(), demo_vae_refine(), demo_vae_palette(), demo_dit(), demo_dit_refine()]
 
 
 def bundled_demo(*below: str) -> str:

@@ -26,6 +26,10 @@ from vitascope.train.recipes import Recipe
 
 log = logging.getLogger(__name__)
 
+# A chart's pixels are all colour patches; weighted as fully as the world's objects, a batch's charts would
+# outweigh its anchored clips several times over and move the latents the DiT was trained on.
+CHART_WEIGHT = 0.3
+
 
 class VAETask:
     kind = "vae"
@@ -108,6 +112,15 @@ class VAETask:
 
         return split_seed(int(rng.integers(2**30)), TRAIN)
 
+    def is_chart(self, step: int, micro: int, g: int) -> bool:
+        """Whether this sample is a colour chart (vae_options.chart_fraction) instead of a world clip."""
+        share = self.recipe.vae_options.chart_fraction
+        return share > 0 and np.random.default_rng([self.recipe.seed, step, micro, 9, g]).random() < share
+
+    def anchored(self, step: int, micro: int, g: int) -> bool:
+        """Whether the sample shows the world in its own palette, where the encoder is anchored."""
+        return not self.is_chart(step, micro, g) and self.hue_rng(step, micro, g) is None
+
     def hue_rng(self, step: int, micro: int, g: int) -> np.random.Generator | None:
         """The generator of this sample's recolouring, or None when it keeps the world's palette
         (vae_options.hue_fraction)."""
@@ -116,6 +129,11 @@ class VAETask:
         return rng if share > 0 and rng.random() < share else None
 
     def clip(self, step: int, micro: int, g: int, b: Bucket) -> torch.Tensor:
+        if self.is_chart(step, micro, g):
+            from vitascope.synthetic.colour_chart import chart_clip
+
+            seed = sample_seed(self.recipe.seed, step, micro, 9, g) % (2**31)
+            return to_model_range(chart_clip(seed, b.frames, b.height, b.width))
         frames = self._frames(step, micro, g, b)  # uint8 [F, H, W, 3]
         rng = self.hue_rng(step, micro, g)
         if rng is not None:
@@ -178,7 +196,7 @@ class VAETask:
         anchor = None
         if r.vae_options.anchor_weight > 0:
             # recoloured clips are free to move: the reference encoder collapses their hues
-            keep = [self.hue_rng(step, micro, g) is None for g in indices]
+            keep = [self.anchored(step, micro, g) for g in indices]
             w = torch.tensor([r.vae_options.anchor_weight * k for k in keep], device=self.device)
             with torch.no_grad():
                 target = self.teacher.to(self.device).encode_moments(video)[0]
@@ -209,7 +227,10 @@ class VAETask:
         return total, {k: float(v) for k, v in parts.items()} | {"psnr": float(psnr)}
 
     def clip_weight(self, step: int, micro: int, g: int, b: Bucket, fg_weight: float) -> torch.Tensor:
-        """Per-pixel loss weight [1, F, H, W] of `clip(...)`: 1 + fg_weight on the objects (or the figure)."""
+        """Per-pixel loss weight [1, F, H, W] of `clip(...)`: 1 + fg_weight on the objects (or the figure);
+        a colour chart is all patches, weighted 1 + CHART_WEIGHT * fg_weight."""
+        if self.is_chart(step, micro, g):
+            return torch.full((1, b.frames, b.height, b.width), 1.0 + CHART_WEIGHT * fg_weight)
         fig = self.figure_seed(step, micro, g)
         if fig is None:
             return vae_clip_weight(self.clip_args(step, micro, g, b), fg_weight)
