@@ -2,6 +2,7 @@
 and the exported file loads in the pipeline; a plain clip.mp4 + clip.txt folder trains through
 `vitascope train --recipe lora`, and bad folders get one error line."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -208,3 +209,37 @@ def test_torchrun_two_processes_give_the_one_process_lora(base, tmp_path):
         diff = (b[k].float() - a[k].float()).abs()
         assert diff.max() <= 5e-3, (k, float(diff.max()))
         assert (diff > 1e-5).float().mean() <= 0.01, (k, float((diff > 1e-5).float().mean()))
+
+
+def test_prior_preservation_generates_the_base_clips_once_and_resumes_exactly(base, tmp_path):
+    """With prompts (here --preserve-prompts; a model folder's prompts.txt by default) every step also trains
+    on clips the base generated for them, adapters off; the clips are generated once per run and reused."""
+    vae = load_vae(base / "vae")
+    build_synthetic_pool(tmp_path / "shards", vae, Bucket(5, 32, 32, 2), 4, 0, 1.0)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# known\na red circle moving right on a black background\na blue square staying still on a white background\n")
+    recipe = lora_recipe(tmp_path / "shards", base, rank=4, steps=3, lr=2e-2, checkpoint_every=2, preserve_prompts=prompts)
+    assert recipe.lora_options.preserve_weight == 1.0
+    recipe = recipe.replace(lora_options=dataclasses.replace(recipe.lora_options, preserve_count=3))
+    full = train(recipe, tmp_path / "a")
+    rows = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["preserve"]) and r["preserve"] > 0 for r in rows)
+    from safetensors.torch import load_file
+
+    from vitascope.train.lora_preserve import PRESERVE_FILE
+
+    lat = load_file(tmp_path / "a" / PRESERVE_FILE)["latents"]
+    assert lat.shape[0] == 3 and lat.shape[1] == vae.config.latent_channels
+    # the clips are the base model's own: the first one is what the base pipeline generates for its prompt
+    meta = json.loads((tmp_path / "a" / PRESERVE_FILE).with_suffix(".json").read_text())
+    assert set(meta["prompts"]) <= {"a red circle moving right on a black background",
+                                    "a blue square staying still on a white background"}  # fmt: skip
+    part = train(recipe, tmp_path / "b", max_steps=2)
+    stamp = (tmp_path / "b" / PRESERVE_FILE).stat().st_mtime_ns
+    rest = train(recipe, tmp_path / "b")
+    assert (tmp_path / "b" / PRESERVE_FILE).stat().st_mtime_ns == stamp  # reused on resume, not regenerated
+    assert part.step == 2 and abs(rest.losses[-1] - full.losses[-1]) < 1e-6
+    # without prompts (the tiny base ships none) preservation is off; a missing file is one clear error
+    assert lora_recipe(tmp_path / "shards", base).lora_options.preserve_weight == 0.0
+    with pytest.raises(InvalidOptionError, match="preserve-prompts"):
+        lora_recipe(tmp_path / "shards", base, preserve_prompts=tmp_path / "nope.txt")

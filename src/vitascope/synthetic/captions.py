@@ -181,3 +181,11 @@ def parse_canonical(prompt: str) -> dict:
             f"unknown camera move {camera!r} in {prompt!r}; choose one of: {', '.join(CAMERAS)}"
         )
     return {**objects[0], "background": background, "camera": camera, "objects": objects}
+
+
+def world_prompts(n: int = 64, seed: int = 0) -> list[str]:
+    """Canonical captions of `n` scenes the world draws at random: prompts a model trained on it knows (a
+    model folder's prompts.txt, which LoRA training keeps drawing right: train/lora_preserve.py)."""
+    from vitascope.synthetic.world import sample_scene
+
+    return [canonical_caption(sample_scene(seed * 100_003 + i)) for i in range(n)]

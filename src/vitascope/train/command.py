@@ -61,6 +61,15 @@ def train(
     sample_every: int | None = typer.Option(
         None, "--sample-every", help="LoRA recipes: preview videos every N steps (0: none)."
     ),
+    preserve_prompts: Path | None = typer.Option(
+        None,
+        "--preserve-prompts",
+        help="LoRA recipes: prompts the base already draws right, one per line, kept as they were "
+        "(default: the base folder's prompts.txt).",
+    ),
+    preserve_weight: float | None = typer.Option(
+        None, "--preserve-weight", help="LoRA recipes: weight of that prior-preservation term (1; 0: off)."
+    ),
 ) -> None:
     """Train with a recorded recipe. Under `torchrun --nproc_per_node N` the model is sharded with FSDP2
     (gloo on CPU, NCCL on GPU) and each process takes an equal share of every batch; checkpoints are
@@ -77,7 +86,8 @@ def train(
         int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
     )
     lora = {"base": base, "rank": rank_, "alpha": alpha, "targets": targets, "steps": steps, "lr": lr,
-            "batch_size": batch_size, "sample_every": sample_every}  # fmt: skip
+            "batch_size": batch_size, "sample_every": sample_every, "preserve_prompts": preserve_prompts,
+            "preserve_weight": preserve_weight}  # fmt: skip
     try:
         if recipe in LORA_PRESETS:
             _run_lora(recipe, data, lora, out, max_steps, resume, device, max_seconds, rank)

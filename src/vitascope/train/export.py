@@ -96,6 +96,10 @@ def assemble_model_folder(
         vae = load_vae(vae_dir)
         for sub in ("text_encoder", "text_encoder_2"):
             shutil.copytree(text_root / sub, tmp / sub)
+        if recipe.dataset != "shards":  # the world's own prompts, for LoRA prior preservation
+            from vitascope.synthetic.captions import world_prompts
+
+            (tmp / "prompts.txt").write_text("\n".join(world_prompts()) + "\n", encoding="utf-8")
     opts = recipe.export_options
     save_vitascope_folder(
         tmp,

@@ -45,10 +45,14 @@ def _base_dit_config(base: Path) -> DiTConfig:
 # single blocks' linear1 so the file loads in diffusers), sized for the demo model (docs/lora.md tutorial). "lora-i2v": the official
 # HunyuanVideo-I2V LoRA script's recipe: I2V conditioning on every sample (first latent frame clean, token
 # replace), its target list (modulation linears included), rank 64, alpha 64, lr 1e-4.
+# Both preserve the base's prior with weight 1 where the base names its prompts (a new colour taught without
+# it turned every colour of the demo model's into the new one: docs/lora.md).
 PRESETS = {
-    "lora": {"rank": 16, "alpha": None, "targets": None, "steps": 400, "lr": 1e-3, "i2v_prob": 0.0},
-    "lora-i2v": {"rank": 64, "alpha": 64.0, "targets": "i2v", "steps": 400, "lr": 1e-4, "i2v_prob": 1.0},
-}
+    "lora": {"rank": 16, "alpha": None, "targets": None, "steps": 400, "lr": 1e-3, "i2v_prob": 0.0,
+             "preserve_weight": 1.0},
+    "lora-i2v": {"rank": 64, "alpha": 64.0, "targets": "i2v", "steps": 400, "lr": 1e-4, "i2v_prob": 1.0,
+                 "preserve_weight": 1.0},
+}  # fmt: skip
 
 
 def lora_recipe(
@@ -65,6 +69,8 @@ def lora_recipe(
     seed: int = 0,
     sample_every: int = 0,
     checkpoint_every: int = 50,
+    preserve_prompts: str | Path | None = None,
+    preserve_weight: float | None = None,
 ) -> Recipe:
     """A LoRA recipe on `data` (curated shards or a clip.mp4 + clip.txt folder, see train/lora_data.py) for
     the `base` model folder (default: the bundled demo model); None options take the preset's value."""
@@ -91,6 +97,10 @@ def lora_recipe(
         keys = [f"{defaults.get('frames', 17)}x{defaults.get('height', 64)}x{defaults.get('width', 64)}"]
     buckets = tuple(Bucket(*(int(v) for v in k.split("x")), batch_size=batch_size) for k in keys)
     pick = lambda name, value: p[name] if value is None else value  # noqa: E731
+    if preserve_prompts is None and (base / "prompts.txt").exists():
+        preserve_prompts = base / "prompts.txt"
+    if preserve_prompts is not None and not Path(preserve_prompts).is_file():
+        raise InvalidOptionError(f"--preserve-prompts {preserve_prompts}: no such file (one prompt per line)")
     if (
         targets is None and p["targets"] is None
     ):  # "blocks", or "portable" where diffusers can't split linear1
@@ -120,6 +130,8 @@ def lora_recipe(
             alpha=p["alpha"] if alpha is None else alpha,
             targets=pick("targets", targets),
             fps=float(defaults.get("fps", 8)),
+            preserve_prompts=None if preserve_prompts is None else str(preserve_prompts),
+            preserve_weight=pick("preserve_weight", preserve_weight) if preserve_prompts is not None else 0.0,
         ),  # fmt: skip
     )
 
@@ -184,6 +196,17 @@ class LoraTask(DiTTask):
 
     def _load_frozen(self) -> None:  # everything came with the base model
         pass
+
+    def micro_loss(self, step: int, micro: int, bucket: Bucket, indices: range) -> tuple[torch.Tensor, dict]:
+        loss, info = super().micro_loss(step, micro, bucket, indices)
+        opts = self.recipe.lora_options
+        if opts.preserve_weight > 0:
+            from vitascope.train.lora_preserve import preservation_loss
+
+            keep = preservation_loss(self, step, micro, indices)
+            loss = loss + opts.preserve_weight * keep
+            info = info | {"preserve": float(keep.detach())}
+        return loss, info
 
     def _pool(self, bucket: Bucket):
         from vitascope.data.shards import LatentShards
