@@ -39,6 +39,10 @@ KNOWN = {
     ): "a recipe's model defaults are checked against ModelDefaults",
     ("train/lora_task.py", "vitascope.pipelines.loader"): "LoRA previews generate with the pipeline",
     (
+        "train/lora_preserve.py",
+        "vitascope.pipelines.options",
+    ): "prior preservation generates the base model's own clips with its pipeline",
+    (
         "train/eval_command.py",
         "vitascope.pipelines.avatar_eval",
     ): "`vitascope eval --task avatar` runs the Avatar pipeline",
