@@ -315,6 +315,8 @@ class ClipPrefetcher:
         for micro in range(r.grad_accum):
             b = pick_bucket(stage.buckets, np.random.default_rng([r.seed, step, micro, 0]))
             for g in split_batch(b.batch_size, self.task.world, self.task.rank):
+                if self.task.is_chart(step, micro, g):  # drawn in clip(), never asked for here
+                    continue
                 args = self.task.clip_args(step, micro, g, b)
                 self.futures[(step, micro, g)] = self.pool.submit(vae_clip_frames, *args)
 
